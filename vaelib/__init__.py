@@ -1,0 +1,16 @@
+"""vaelib: autoencoders and variational autoencoders for the book "Generative models: autoencoders and VAEs".
+
+One module per concern: ``models``, ``losses``, ``train``, ``data``, ``plot``, ``widgets``.
+Every loss and likelihood is per example and in nats.
+"""
+__version__ = "0.1.0"
+
+from .models import VAE, Autoencoder, ConvVAE, build_model
+from .losses import (
+    elbo,
+    elbo_terms,
+    gaussian_kl,
+    iwae_log_likelihood,
+    log_likelihood,
+    reconstruction_loss,
+)
