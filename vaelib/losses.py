@@ -88,17 +88,17 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
         raise ValueError(f"k must be >= 1; got {k}")
     n = x.shape[0]
     flat = model.flatten(x)
-    out = torch.empty(n, device=flat.device)
+    out = torch.empty(n, device=flat.device, dtype=flat.dtype)
     rows = max(1, batch_size // k)            # examples per chunk when all k samples of a row fit
     per_row = min(k, batch_size)              # samples drawn at once for one example
     for start in range(0, n, rows):
         xb = flat[start:start + rows]
         mu, logvar = model.encode(xb)
         b, d = mu.shape
-        total = torch.full((b,), -math.inf, device=flat.device)
+        total = torch.full((b,), -math.inf, device=flat.device, dtype=flat.dtype)
         for done in range(0, k, per_row):
             m = min(per_row, k - done)
-            eps = torch.randn(m, b, d, device=flat.device)
+            eps = torch.randn(m, b, d, device=flat.device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps                        # (m, b, d)
             decoded = model.decode(z.reshape(m * b, d))
             log_px_z = log_likelihood(model, decoded, xb.repeat(m, 1)).reshape(m, b)

@@ -1,0 +1,147 @@
+"""The losses against independent oracles: torch.distributions, quadrature on a 1-D latent, analytic gradients."""
+import math
+
+import pytest
+import torch
+
+from vaelib import VAE, elbo, elbo_terms, gaussian_kl, iwae_log_likelihood, log_likelihood
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(64, 7), torch.randn(64, 7)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    expected = torch.distributions.kl_divergence(q, p)
+    torch.testing.assert_close(gaussian_kl(mu, logvar, per_dim=True), expected)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), expected.sum(-1))
+    assert gaussian_kl(mu, logvar).shape == (64,)
+
+
+def test_gaussian_kl_is_zero_only_at_the_prior():
+    assert gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+    assert (gaussian_kl(torch.full((3, 4), 0.1), torch.zeros(3, 4)) > 0).all()
+
+
+def test_bernoulli_log_likelihood_matches_torch_distributions():
+    model = VAE(6, hidden=(5,), latent_dim=2)
+    logits, x = torch.randn(10, 6), torch.bernoulli(torch.full((10, 6), 0.3))
+    expected = torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(-1)
+    torch.testing.assert_close(log_likelihood(model, logits, x), expected)
+
+
+def test_gaussian_log_likelihood_matches_torch_distributions():
+    model = VAE(6, hidden=(5,), latent_dim=2, likelihood="gaussian")
+    with torch.no_grad():
+        model.decoder_logvar.copy_(torch.linspace(-2, 1, 6))
+    mean, x = torch.rand(10, 6), torch.rand(10, 6)
+    expected = torch.distributions.Normal(mean, torch.exp(0.5 * model.decoder_logvar)).log_prob(x).sum(-1)
+    torch.testing.assert_close(log_likelihood(model, mean, x), expected)
+
+
+# A VAE with a 1-D latent: log p(x) = log ∫ p(x|z) N(z; 0, 1) dz is computed exactly enough by quadrature.
+def _toy_model_and_data(poor_q=False):
+    torch.manual_seed(1)
+    model = VAE(5, hidden=(8,), latent_dim=1).double()
+    if poor_q:
+        with torch.no_grad():  # move q(z|x) away from the posterior, so that the bounds have a wide gap
+            model.to_mu.bias += 1.0
+            model.to_logvar.bias -= 1.0
+    x = torch.bernoulli(torch.full((4, 5), 0.5)).double()
+    return model, x
+
+
+def _quadrature(model, x, n=20001, lim=12.0):
+    """log p(x) and log p(z|x) on a grid of z, by the trapezoid rule."""
+    z = torch.linspace(-lim, lim, n, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        logits = model.decode(z)                                               # (n, in_dim)
+        log_px_z = torch.stack([log_likelihood(model, logits, xi.expand_as(logits)) for xi in x])  # (B, n)
+    log_joint = log_px_z - 0.5 * (math.log(2 * math.pi) + z[:, 0] ** 2)
+    dz = (z[1, 0] - z[0, 0]).item()
+    log_px = torch.logsumexp(log_joint, dim=1) + math.log(dz)
+    return z[:, 0], log_px, log_joint - log_px[:, None]
+
+
+@pytest.mark.parametrize("poor_q", [False, True])
+def test_elbo_is_below_log_px_and_the_gap_is_the_kl_to_the_true_posterior(poor_q):
+    model, x = _toy_model_and_data(poor_q)
+    z, log_px, log_post = _quadrature(model, x)
+    with torch.no_grad():
+        bound = elbo(model, x, samples=20000)
+        mu, logvar = model.encode(x)
+    assert (bound < log_px).all()
+    # Oracle for the gap: KL(q(z|x) || p(z|x)) by quadrature against the exact posterior.
+    log_q = -0.5 * (math.log(2 * math.pi) + logvar + (z[None] - mu) ** 2 / logvar.exp())
+    dz = (z[1] - z[0]).item()
+    kl_to_posterior = (log_q.exp() * (log_q - log_post)).sum(1) * dz
+    torch.testing.assert_close(log_px - bound, kl_to_posterior, atol=0.03, rtol=0.0)
+
+
+def test_iwae_tightens_as_k_grows():
+    model, x = _toy_model_and_data(poor_q=True)
+    _, log_px, _ = _quadrature(model, x)
+    means = []
+    for k in (1, 10, 100, 1000):
+        torch.manual_seed(2)
+        means.append(torch.stack([iwae_log_likelihood(model, x, k=k) for _ in range(200)]).mean(0))
+    for a, b in zip(means, means[1:]):
+        assert (b > a).all(), (a, b)
+    assert (means[-1] < log_px).all()
+    assert (log_px - means[0] > 0.2).all() and (log_px - means[-1] < (log_px - means[0]) / 3).all()
+
+
+def test_iwae_approaches_log_px():
+    model, x = _toy_model_and_data()
+    _, log_px, _ = _quadrature(model, x)
+    torch.testing.assert_close(iwae_log_likelihood(model, x, k=5000), log_px, atol=0.02, rtol=0.0)
+
+
+def test_iwae_batching_bounds_memory_and_gives_the_same_estimate():
+    model, x = _toy_model_and_data()
+    _, log_px, _ = _quadrature(model, x)
+    small = iwae_log_likelihood(model, x, k=3000, batch_size=700)   # k split into chunks of 700 samples
+    large = iwae_log_likelihood(model, x, k=3000, batch_size=10**6)  # every example's k samples at once
+    torch.testing.assert_close(small, log_px, atol=0.03, rtol=0.0)
+    torch.testing.assert_close(large, log_px, atol=0.03, rtol=0.0)
+
+
+def test_elbo_with_k_equal_one_is_an_unbiased_estimate_of_the_elbo():
+    model, x = _toy_model_and_data()
+    with torch.no_grad():
+        torch.manual_seed(3)
+        iwae1 = torch.stack([iwae_log_likelihood(model, x, k=1) for _ in range(4000)]).mean(0)
+        torch.manual_seed(4)
+        reference = elbo(model, x, samples=4000)
+    torch.testing.assert_close(iwae1, reference, atol=0.05, rtol=0.0)
+
+
+def test_elbo_terms_and_beta():
+    model, x = _toy_model_and_data()
+    torch.manual_seed(5)
+    log_px_z, kl = elbo_terms(model, x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(elbo(model, x, beta=3.0), log_px_z - 3.0 * kl)
+    with pytest.raises(ValueError, match="samples"):
+        elbo(model, x, samples=0)
+    with pytest.raises(ValueError, match="k must"):
+        iwae_log_likelihood(model, x, k=0)
+
+
+@pytest.mark.parametrize("f, grad_mu, grad_logvar", [
+    # E[z^2] = mu^2 + s2, E[exp z] = exp(mu + s2 / 2), with s2 = exp(logvar).
+    (lambda z: z ** 2, lambda mu, s2: 2 * mu, lambda mu, s2: s2),
+    (torch.exp, lambda mu, s2: torch.exp(mu + s2 / 2), lambda mu, s2: torch.exp(mu + s2 / 2) * s2 / 2),
+])
+def test_reparameterised_gradient_matches_the_analytic_gradient(f, grad_mu, grad_logvar):
+    mu = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    logvar = torch.tensor([-0.5, 0.2], dtype=torch.float64, requires_grad=True)
+    z = VAE.reparameterize(mu.expand(400000, 2), logvar.expand(400000, 2))
+    f(z).mean(0).sum().backward()
+    s2 = logvar.detach().exp()
+    torch.testing.assert_close(mu.grad, grad_mu(mu.detach(), s2), atol=0.02, rtol=0.01)
+    torch.testing.assert_close(logvar.grad, grad_logvar(mu.detach(), s2), atol=0.02, rtol=0.01)
