@@ -1,0 +1,151 @@
+"""Datasets as whole tensors: MNIST and Fashion-MNIST through torchvision, scikit-learn's 8x8 digits offline.
+
+``load_dataset`` returns every image of a split at once as float32 ``(N, 1, H, W)`` in ``[0, 1]`` and the labels
+as int64 ``(N,)``. There are no per-sample transforms: the files are read into one tensor and scaled once, which is
+what lets ``vaelib.fit`` slice batches straight out of memory.
+
+Where the files live (first match wins): the ``root`` argument, the environment variable ``VAELIB_DATA``, a per-user
+cache folder (``$XDG_CACHE_HOME/vaelib/data``, by default ``~/.cache/vaelib/data``). The folder uses torchvision's
+layout, ``ROOT/MNIST/raw/*.gz`` and ``ROOT/FashionMNIST/raw/*.gz``; with internet access torchvision downloads the
+files there the first time.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+DATASETS = ("mnist", "fashion-mnist", "digits")
+SPLITS = ("train", "test")
+BINARIZE = (None, "static", "dynamic")
+#: scikit-learn's digits has no official split: the first 1500 images are "train", the other 297 "test".
+DIGITS_TRAIN_SIZE = 1500
+#: ``binarize="static"`` sets a pixel to 1 where its grey value is strictly greater than this, else to 0.
+STATIC_THRESHOLD = 0.5
+
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+_SOURCES = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/ (a mirror of http://yann.lecun.com/exdb/mnist/)",
+    "fashion-mnist": "https://github.com/zalandoresearch/fashion-mnist "
+                     "(http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/)",
+}
+_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not on disk and could not be downloaded (e.g. no internet access)."""
+
+
+class ImageData(tuple):
+    """``(images, labels)``, as returned by :func:`load_dataset`, plus how the images are to be binarized.
+
+    It unpacks like a plain pair (``images, labels = load_dataset(...)``). ``binarize`` is ``None``, ``"static"``
+    (the images are already 0/1) or ``"dynamic"`` (the images are grey values; ``vaelib.fit`` draws fresh
+    Bernoulli samples from them every epoch).
+    """
+
+    binarize: str | None
+
+    def __new__(cls, images: torch.Tensor, labels: torch.Tensor, binarize: str | None = None):
+        self = super().__new__(cls, (images, labels))
+        self.binarize = binarize
+        return self
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self[0]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return (f"ImageData(images={tuple(self[0].shape)} {self[0].dtype}, labels={tuple(self[1].shape)}, "
+                f"binarize={self.binarize!r})")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``root``, else ``$VAELIB_DATA``, else ``~/.cache/vaelib/data`` (honouring XDG_CACHE_HOME)."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get("VAELIB_DATA"):
+        return Path(os.environ["VAELIB_DATA"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "vaelib" / "data"
+
+
+def _check_choice(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"{what} must be one of {', '.join(repr(v) for v in valid)}; got {value!r}")
+
+
+def load_dataset(name: str, split: str = "train", root=None, binarize: str | None = None) -> ImageData:
+    """Load a whole split as ``(images, labels)``: float32 ``(N, 1, H, W)`` in [0, 1] and int64 ``(N,)``.
+
+    name: ``"mnist"`` or ``"fashion-mnist"`` (28x28, 60,000 train / 10,000 test images, read through
+        torchvision) or ``"digits"`` (scikit-learn's 8x8 digits, shipped with scikit-learn, grey levels 0..16
+        divided by 16; the first 1500 images are the train split, the remaining 297 the test split).
+    split: ``"train"`` or ``"test"``.
+    root: the data folder (torchvision layout); default ``$VAELIB_DATA``, else ``~/.cache/vaelib/data``.
+    binarize: ``None`` (grey values), ``"static"`` (each pixel thresholded once: 1 where the grey value is
+        > 0.5) or ``"dynamic"`` (grey values are returned and marked so that ``vaelib.fit`` draws fresh
+        Bernoulli samples from them every epoch).
+
+    Each call returns new tensors, so modifying them does not affect later calls.
+    Raises ValueError for an unknown name, split or binarize, and :class:`DatasetNotFoundError` when the files
+    are missing and cannot be downloaded.
+    """
+    _check_choice("name", name, DATASETS)
+    _check_choice("split", split, SPLITS)
+    _check_choice("binarize", binarize, BINARIZE)
+    if name == "digits":
+        pixels, labels = _digits(split)
+        images = pixels.to(torch.float32).div_(16.0)
+    else:
+        pixels, labels = _torchvision(name, split == "train", str(data_root(root).resolve()))
+        images = pixels.to(torch.float32).div_(255.0)
+    images = images.unsqueeze(1)  # (N, 1, H, W)
+    if binarize == "static":
+        images = (images > STATIC_THRESHOLD).to(torch.float32)
+    return ImageData(images, labels.clone(), binarize)
+
+
+@functools.lru_cache(maxsize=None)
+def _digits(split: str):
+    """scikit-learn's digits as uint8 (N, 8, 8) grey levels 0..16 and int64 labels; cached (never modified)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = torch.as_tensor(bunch.images, dtype=torch.uint8)
+    labels = torch.as_tensor(bunch.target, dtype=torch.int64)
+    part = slice(None, DIGITS_TRAIN_SIZE) if split == "train" else slice(DIGITS_TRAIN_SIZE, None)
+    return pixels[part], labels[part]
+
+
+@functools.lru_cache(maxsize=8)
+def _torchvision(name: str, train: bool, root: str):
+    """The raw uint8 (N, 28, 28) images and int64 labels, read once per process (cached; never modified)."""
+    from torchvision import datasets
+
+    cls = getattr(datasets, _TORCHVISION[name])
+    try:
+        ds = cls(root, train=train, download=True)
+    except (RuntimeError, OSError) as err:  # torchvision's "Error downloading ...", URLError, timeouts
+        raise DatasetNotFoundError(_missing_message(name, root, err)) from None
+    return ds.data, ds.targets.to(torch.int64)
+
+
+def _missing_message(name: str, root: str, err: Exception) -> str:
+    folder = Path(root) / _TORCHVISION[name] / "raw"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reason = lines[-1] if lines else type(err).__name__  # torchvision lists every mirror; the last error is enough
+    return (
+        f"The {name} files are not in {folder} and could not be downloaded ({reason}).\n"
+        f"Either give torchvision internet access (it then downloads them there by itself), or put the four files\n"
+        f"  {', '.join(_FILES)}\n"
+        f"from {_SOURCES[name]} in a folder in torchvision's layout, DIR/{_TORCHVISION[name]}/raw/*.gz, and set\n"
+        f"  VAELIB_DATA=DIR   (or pass root=DIR to load_dataset)."
+    )
