@@ -18,3 +18,103 @@ JS_DIR = Path(__file__).parent / "js"
 def _js(name: str) -> str:
     """The source of ``vaelib/js/NAME.js``, an ES module exporting ``render({model, el})``."""
     return (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+
+
+class LatentExplorer(anywidget.AnyWidget):
+    """Move a point z = (z1, z2) in a 2-D latent plane and see the decoded image, computed in the browser.
+
+    ``LatentExplorer(model, codes=None, labels=None, ...)`` takes a trained MLP model with a 2-D latent
+    (``vaelib.VAE`` or ``vaelib.Autoencoder``) and embeds its decoder in the widget's state: one entry of ``layers``
+    per ``nn.Linear`` (``rows`` x ``cols``, torch layout, row-major), its weight and bias as base64 little-endian
+    floats (``dtype`` "float16" halves the page weight; "float32" is exact). The JavaScript (``js/latent.js``) runs the
+    forward pass itself: ReLU between the layers, then a sigmoid (Bernoulli logits -> pixel means) or, for a Gaussian
+    decoder, the mean clipped to [0, 1]. ``codes`` (N, 2) and ``labels`` (N,) (e.g. the test set's latent means) are
+    drawn behind, subsampled to ``max_points``.
+    """
+
+    _esm = _js("latent")
+    layers = traitlets.List(traitlets.Dict()).tag(sync=True)
+    dtype = traitlets.Unicode("float16").tag(sync=True)
+    output = traitlets.Unicode("sigmoid").tag(sync=True)
+    image_shape = traitlets.List(traitlets.Int(), default_value=[28, 28]).tag(sync=True)
+    z1 = traitlets.Float(0.0).tag(sync=True)
+    z2 = traitlets.Float(0.0).tag(sync=True)
+    extent = traitlets.Float(3.0).tag(sync=True)
+    points = traitlets.Unicode("").tag(sync=True)
+    labels = traitlets.List(traitlets.Int()).tag(sync=True)
+    label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+
+    def __init__(self, model, codes=None, labels=None, *, label_names=None, dtype: str = "float16",
+                 max_points: int = 1000, extent: float | None = None, z=(0.0, 0.0), seed: int = 0, **kwargs):
+        import numpy as np
+        import torch
+
+        if dtype not in ("float16", "float32"):
+            raise ValueError(f"dtype must be 'float16' or 'float32'; got {dtype!r}")
+        if getattr(model, "latent_dim", None) != 2:
+            raise ValueError(f"LatentExplorer needs a model with latent_dim=2; got {getattr(model, 'latent_dim', None)}")
+        decoder = getattr(model, "decoder", None)
+        if not isinstance(decoder, torch.nn.Sequential):
+            raise ValueError("LatentExplorer needs an MLP decoder (vaelib.VAE or vaelib.Autoencoder: model.decoder an "
+                             f"nn.Sequential of Linear and ReLU layers); got {type(model).__name__}")
+        linears = [m for m in decoder if isinstance(m, torch.nn.Linear)]
+        expected = [torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU for i in range(2 * len(linears) - 1)]
+        if [type(m) for m in decoder] != expected:
+            raise ValueError("LatentExplorer needs a decoder of Linear layers with ReLU between them; got "
+                             + ", ".join(type(m).__name__ for m in decoder))
+        likelihood = getattr(model, "likelihood", "bernoulli")
+        output = {"bernoulli": "sigmoid", "gaussian": "identity"}.get(likelihood)
+        if output is None:
+            raise ValueError(f"unknown likelihood {likelihood!r}; expected 'bernoulli' or 'gaussian'")
+
+        layers = [dict(rows=int(m.out_features), cols=int(m.in_features),
+                       weight=self.encode_floats(m.weight, dtype), bias=self.encode_floats(m.bias, dtype))
+                  for m in linears]
+        state = dict(layers=layers, dtype=dtype, output=output, image_shape=[int(s) for s in model.image_shape[-2:]])
+
+        if codes is not None:
+            codes = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes, dtype=np.float32)
+            if codes.ndim != 2 or codes.shape[1] != 2:
+                raise ValueError(f"codes must have shape (N, 2); got {codes.shape}")
+            lab = np.zeros(len(codes), dtype=np.int64) if labels is None else np.asarray(
+                labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
+            if lab.shape != (len(codes),):
+                raise ValueError(f"labels must have shape ({len(codes)},); got {lab.shape}")
+            keep = np.random.default_rng(seed).permutation(len(codes))[:max_points]
+            codes, lab = codes[keep], lab[keep]
+            state.update(points=self.encode_floats(codes, "float32"), labels=lab.tolist())
+            if extent is None:    # a square that holds 99% of the codes and the prior's radius-3 circle
+                extent = float(max(3.0, np.ceil(2 * np.quantile(np.abs(codes), 0.99)) / 2))
+        if label_names is not None:
+            state["label_names"] = [str(s) for s in label_names]
+        extent = 3.0 if extent is None else float(extent)
+        if not extent > 0:
+            raise ValueError(f"extent must be positive; got {extent}")
+        super().__init__(**state, extent=extent, z1=float(z[0]), z2=float(z[1]), **kwargs)
+
+    @staticmethod
+    def encode_floats(values, dtype: str = "float32") -> str:
+        """A tensor or array as base64 of its little-endian ``dtype`` bytes, flattened in row-major order."""
+        import base64
+
+        import numpy as np
+        import torch
+
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        little = {"float32": "<f4", "float16": "<f2"}[dtype]
+        return base64.b64encode(np.ascontiguousarray(values, dtype=little).tobytes()).decode("ascii")
+
+    @staticmethod
+    def decode_floats(text: str, dtype: str = "float32"):
+        """The inverse of ``encode_floats``: a flat float32 NumPy array."""
+        import base64
+
+        import numpy as np
+
+        little = {"float32": "<f4", "float16": "<f2"}[dtype]
+        return np.frombuffer(base64.b64decode(text), dtype=little).astype(np.float32)
+
+    def embedded_bytes(self) -> int:
+        """The size in bytes of the base64 text this widget embeds in the page (weights, biases and codes)."""
+        return sum(len(l["weight"]) + len(l["bias"]) for l in self.layers) + len(self.points) + 4 * len(self.labels)
