@@ -1,0 +1,118 @@
+"""load_dataset: shapes, ranges, splits, binarization, the data folder, and the offline error."""
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+
+from vaelib import data
+from vaelib.data import DatasetNotFoundError, ImageData, data_root, load_dataset
+
+
+def test_digits_shapes_range_dtype_and_split():
+    from sklearn.datasets import load_digits
+
+    xtr, ytr = load_dataset("digits")
+    xte, yte = load_dataset("digits", split="test")
+    assert xtr.shape == (1500, 1, 8, 8) and xte.shape == (297, 1, 8, 8)
+    assert xtr.dtype == torch.float32 and ytr.dtype == torch.int64
+    assert ytr.shape == (1500,) and yte.shape == (297,)
+    assert float(xtr.min()) == 0.0 and float(xtr.max()) == 1.0
+    # The oracle: scikit-learn's own arrays, grey levels 0..16 scaled by 1/16, split after the first 1500 images.
+    ref = load_digits()
+    both = torch.cat([xtr, xte]).reshape(-1, 8, 8).numpy()
+    np.testing.assert_array_equal(both * 16, ref.images)
+    np.testing.assert_array_equal(torch.cat([ytr, yte]).numpy(), ref.target)
+
+
+def test_returns_fresh_tensors():
+    x, y = load_dataset("digits")
+    x.zero_()
+    y.zero_()
+    x2, y2 = load_dataset("digits")
+    assert float(x2.max()) == 1.0 and int(y2.max()) == 9
+
+
+def test_static_binarization_thresholds_once():
+    grey, _ = load_dataset("digits")
+    binary, _ = load_dataset("digits", binarize="static")
+    assert set(binary.unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(binary, (grey > 0.5).float())
+
+
+def test_dynamic_binarization_returns_marked_grey_images():
+    d = load_dataset("digits", binarize="dynamic")
+    images, labels = d  # still unpacks as a pair
+    assert isinstance(d, ImageData) and isinstance(d, tuple) and len(d) == 2
+    assert d.binarize == "dynamic" and d.images is images and d.labels is labels
+    torch.testing.assert_close(images, load_dataset("digits")[0])
+    assert load_dataset("digits").binarize is None
+
+
+@pytest.mark.parametrize("kwargs, valid", [
+    (dict(name="cifar"), "'mnist', 'fashion-mnist', 'digits'"),
+    (dict(name="digits", split="validation"), "'train', 'test'"),
+    (dict(name="digits", binarize="yes"), "'static', 'dynamic'"),
+])
+def test_unknown_choices_list_the_valid_values(kwargs, valid):
+    with pytest.raises(ValueError, match=valid):
+        load_dataset(**kwargs)
+
+
+def test_data_root_argument_then_environment_then_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAELIB_DATA", str(tmp_path / "env"))
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv("VAELIB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_root() == tmp_path / "xdg" / "vaelib" / "data"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert data_root() == Path.home() / ".cache" / "vaelib" / "data"
+
+
+@pytest.mark.parametrize("failure", [URLError("[Errno -3] Temporary failure in name resolution"),
+                                     TimeoutError("timed out")])
+def test_offline_without_files_says_how_to_get_them(monkeypatch, tmp_path, failure):
+    import torchvision.datasets.mnist as tv_mnist
+
+    def offline(url, *args, **kwargs):  # what urllib raises without a network; nothing is contacted
+        raise failure
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", root=tmp_path)
+    msg = str(info.value)
+    assert "VAELIB_DATA" in msg and str(tmp_path / "MNIST" / "raw") in msg
+    assert "train-images-idx3-ubyte.gz" in msg and "ossci-datasets" in msg and "torchvision" in msg
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no urllib traceback attached
+    assert isinstance(info.value, FileNotFoundError)
+
+    with pytest.raises(DatasetNotFoundError, match="FashionMNIST/raw"):
+        load_dataset("fashion-mnist", split="test", root=tmp_path)
+
+
+def _have(name):
+    return (data_root() / name / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+@pytest.mark.skipif(not _have("MNIST"), reason=f"no MNIST files under {data_root()} (set VAELIB_DATA to a folder "
+                                               "holding MNIST/raw/*.gz; CI does)")
+def test_mnist_from_the_data_folder():
+    x, y = load_dataset("mnist")
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    # Facts about the files, checked independently (see the data folder's README).
+    assert torch.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert abs(float(x.mean()) - 0.1307) < 1e-4
+    xt, yt = load_dataset("mnist", split="test", binarize="static")
+    assert xt.shape == (10000, 1, 28, 28) and set(xt.unique().tolist()) == {0.0, 1.0}
+    assert torch.bincount(yt).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.skipif(not _have("FashionMNIST"), reason=f"no Fashion-MNIST files under {data_root()} (set "
+                                                      "VAELIB_DATA to a folder holding FashionMNIST/raw/*.gz)")
+def test_fashion_mnist_from_the_data_folder():
+    x, y = load_dataset("fashion-mnist", split="test")
+    assert x.shape == (10000, 1, 28, 28) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert torch.bincount(y).tolist() == [1000] * 10

@@ -1,0 +1,549 @@
+"""Training: ``fit`` (a thin function over ``Trainer``), checkpoints, and the model cache used by the book.
+
+How the trainer stays fast, on a laptop CPU as on a GPU:
+
+* the whole dataset is validated and moved to the device once, flattened to ``(N, in_dim)``; every epoch draws one
+  random permutation on the device and batches are sliced out of memory (no DataLoader, no per-sample transforms);
+* the per-batch losses are summed on the device; the host reads them only every ``check_every`` steps (to update
+  the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
+* Adam runs its fused (or multi-tensor) kernel, gradients are reset with ``set_to_none``;
+* on CUDA the forward pass runs under autocast (bfloat16 where the GPU supports it natively, else float16 with
+  a gradient scaler); on the CPU everything stays float32.
+
+Every loss is per example and in nats: a VAE minimises the negative ELBO, ``-E_q[log p(x|z)] + beta * KL``, and an
+Autoencoder the reconstruction loss (binary cross-entropy summed over pixels).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import losses
+from .data import BINARIZE, STATIC_THRESHOLD
+
+CHECKPOINT_FORMAT = "vaelib-checkpoint"
+CHECKPOINT_VERSION = 1
+#: The test set is binarized once with this seed under ``binarize="dynamic"`` (whatever the training seed).
+TEST_BINARIZE_SEED = 0
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; the model was given back its last good weights."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint (or model-cache entry) is unreadable or does not match the model."""
+
+
+def pick_device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run. Losses are per example, in nats.
+
+    train_loss: the training objective averaged over each epoch's batches (as the weights changed).
+    test_loss: the same objective on the test set after each epoch (empty without a test set).
+    epoch_seconds: wall time of each epoch's training pass (test evaluation excluded).
+    train_recon, train_kl: for VAEs, the two parts of train_loss: -E_q[log p(x|z)] and KL(q(z|x) || p(z))
+        (train_loss = train_recon + beta * train_kl). Empty for an Autoencoder.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    train_recon: list[float] = field(default_factory=list)
+    train_kl: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A plain dict of lists of floats (what checkpoints store)."""
+        return {k: [float(v) for v in vals] for k, vals in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or not set(d) <= names:
+            extra = sorted(set(d) - names) if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"not a History: expected a dict with keys among {sorted(names)}; got {extra}")
+        return cls(**{k: [float(v) for v in vals] for k, vals in d.items()})
+
+
+# --------------------------------------------------------------------------------------------- the trainer
+
+
+def _is_vae(model) -> bool:
+    return hasattr(model, "reparameterize")
+
+
+def _positive(name: str, value, integer: bool = False) -> None:
+    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
+    if isinstance(value, bool) or not ok or not value > 0 or not math.isfinite(value):
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name} must be {kind}; got {value!r}")
+
+
+def _amp_dtype(device: torch.device, amp) -> torch.dtype | None:
+    """Autocast dtype: only on CUDA (bfloat16 where supported natively, else float16); None = float32."""
+    if device.type != "cuda" or amp is False:
+        return None
+    try:
+        native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # older torch without the keyword
+        native_bf16 = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if native_bf16 else torch.float16
+
+
+def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with its fused kernel where this torch has one for the device, else the multi-tensor (foreach) one."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class Trainer:
+    """Trains a VAE (on the negative ELBO, with weight ``beta`` on the KL) or an Autoencoder (on reconstruction loss).
+
+    ``Trainer(model, ...).fit(train, epochs, test=None)`` trains in place and returns the :class:`History`;
+    calling ``fit`` again continues training (the optimiser state and the history carry on).
+
+    model: a ``vaelib`` model (VAE, ConvVAE, Autoencoder); it is moved to ``device`` (default: :func:`pick_device`).
+    batch_size, lr: mini-batch size and Adam's learning rate.
+    seed: seeds the batch order, the reparameterisation noise and dynamic binarization; runs on the CPU with the
+        same seed are identical. The global RNG state is restored afterwards.
+    verbose: show a tqdm progress bar with the running loss.
+    checkpoint: a path; if given, a checkpoint (model, optimiser, history) is written after every epoch.
+    binarize: ``None``, ``"static"`` or ``"dynamic"``; default: what ``load_dataset`` marked on ``train``.
+    amp: autocast on CUDA (None = automatic, False = never). It never applies on the CPU.
+    check_every: how often (in steps) the host reads the running loss, to refresh the progress bar and to stop
+        on a NaN/inf loss. A NaN is therefore caught at most ``check_every`` steps late, which does no harm: the
+        model is then given back the weights it had at the end of the last completed epoch.
+    """
+
+    def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
+                 beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
+                 amp: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000):
+        _positive("batch_size", batch_size, integer=True)
+        _positive("lr", lr)
+        _positive("check_every", check_every, integer=True)
+        _positive("eval_batch_size", eval_batch_size, integer=True)
+        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (beta >= 0 and math.isfinite(beta)):
+            raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+        if binarize not in BINARIZE:
+            raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer; got {seed!r}")
+        self.device = torch.device(device) if device is not None else pick_device()
+        self.model = model.to(self.device)
+        self.vae = _is_vae(model)
+        self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
+        self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
+        self.checkpoint, self.binarize = checkpoint, binarize
+        self.amp_dtype = _amp_dtype(self.device, amp)
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.optimizer = _adam(self.model.parameters(), self.lr, self.device)
+        self.history = History()
+
+    # ---- data
+    def prepare(self, data, name: str = "train") -> torch.Tensor:
+        """Validate images and return them as float32 (N, in_dim) on the device. Raises ValueError on bad input.
+
+        ``data``: a tensor (N, in_dim) or (N, C, H, W), or a pair (images, labels) such as ``load_dataset`` returns.
+        """
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"{name} must be an image tensor or an (images, labels) pair; got {type(images).__name__}")
+        in_dim = self.model.in_dim
+        shape = tuple(images.shape)
+        expected = f"(N, {in_dim}) or (N, {', '.join(map(str, self.model.image_shape))})"
+        if images.dim() < 2 or images.shape[0] == 0 or images[0].numel() != in_dim:
+            got = images[0].numel() if images.dim() >= 2 and images.shape[0] else "no"
+            raise ValueError(f"{name}: the model expects {in_dim} features per example, images of shape {expected}; "
+                             f"got shape {shape} ({got} features per example)")
+        if not images.is_floating_point():
+            raise ValueError(f"{name}: expected float images in [0, 1]; got dtype {images.dtype} "
+                             f"(for uint8 pixels divide by 255)")
+        x = images.reshape(shape[0], in_dim).to(self.device, torch.float32)
+        bad = (~torch.isfinite(x)).sum().item()
+        if bad:
+            raise ValueError(f"{name}: the data contain {bad} NaN or infinite values")
+        if getattr(self.model, "likelihood", "bernoulli") == "bernoulli":
+            lo, hi = torch.aminmax(x)
+            if lo.item() < 0 or hi.item() > 1:
+                raise ValueError(f"{name}: a Bernoulli decoder needs pixel values in [0, 1]; "
+                                 f"got values in [{lo.item():.4g}, {hi.item():.4g}]")
+        return x
+
+    def _mode(self, train) -> str | None:
+        return self.binarize if self.binarize is not None else getattr(train, "binarize", None)
+
+    # ---- one step, one epoch
+    def _loss_terms(self, xb: torch.Tensor):
+        """Per-example (loss, reconstruction term, KL), each (B,), in nats."""
+        if self.vae:
+            log_px_z, kl = losses.elbo_terms(self.model, xb)
+            recon = -log_px_z
+            return recon + self.beta * kl, recon, kl
+        recon = losses.reconstruction_loss(self.model, xb)
+        return recon, recon, torch.zeros_like(recon)
+
+    def _step(self, xb: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on a batch; returns the detached sums over the batch of (loss, recon, kl), shape (3,)."""
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            loss, recon, kl = self._loss_terms(xb)
+            sums = torch.stack([loss.sum(), recon.sum(), kl.sum()]).float()
+        self.optimizer.zero_grad(set_to_none=True)
+        mean = sums[0] / xb.shape[0]
+        if self.scaler is not None:
+            self.scaler.scale(mean).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            mean.backward()
+            self.optimizer.step()
+        return sums.detach()
+
+    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar) -> list[float]:
+        """One pass over x (N, in_dim) in a random order; returns the per-example means of (loss, recon, kl)."""
+        n, bs = x.shape[0], self.batch_size
+        perm = torch.randperm(n, device=x.device, generator=gen)
+        total = torch.zeros(3, device=x.device)
+        steps = math.ceil(n / bs)
+        for i in range(steps):
+            total += self._step(x.index_select(0, perm[i * bs:(i + 1) * bs]))
+            bar.update(1)
+            if (i + 1) % self.check_every == 0 or i + 1 == steps:
+                running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
+                if not math.isfinite(running):
+                    raise TrainingDiverged(f"the training loss became {running} at step {i + 1} of the epoch")
+                bar.set_postfix(loss=f"{running:.2f}", refresh=False)
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged("the model's weights became NaN or infinite")
+        return (total / n).tolist()
+
+    @torch.no_grad()
+    def _evaluate(self, x: torch.Tensor) -> float:
+        """The training objective per example (nats) on prepared data, with fixed reparameterisation noise."""
+        was_training = self.model.training
+        self.model.eval()
+        total = 0.0
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(self.seed + 1)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                for i in range(0, x.shape[0], self.eval_batch_size):
+                    total += self._loss_terms(x[i:i + self.eval_batch_size])[0].float().sum()
+        self.model.train(was_training)
+        return float(total) / x.shape[0]
+
+    def evaluate(self, data) -> float:
+        """The training objective (negative ELBO for beta = 1) per example, in nats, on ``data`` (not binarized)."""
+        return self._evaluate(self.prepare(data, "data"))
+
+    def _rng_devices(self) -> list:
+        return [self.device] if self.device.type == "cuda" else []
+
+    def _binarize(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return torch.bernoulli(x, generator=gen)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        dev = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
+        return torch.Generator(device=dev).manual_seed(seed)
+
+    def _snapshot(self) -> tuple[dict, dict]:
+        model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return model, copy.deepcopy(self.optimizer.state_dict())
+
+    def _restore(self, snapshot) -> None:
+        self.model.load_state_dict(snapshot[0])
+        self.optimizer.load_state_dict(snapshot[1])
+
+    # ---- the loop
+    def fit(self, train, epochs: int, test=None) -> History:
+        """Train for ``epochs`` epochs on ``train`` (images in [0, 1], or what ``load_dataset`` returns).
+
+        Returns the history (also ``self.history``). A NaN/inf loss raises :class:`TrainingDiverged` after giving
+        the model back the weights of the last completed epoch; Ctrl-C (KeyboardInterrupt) does the same and
+        returns the history of the completed epochs.
+        """
+        _positive("epochs", epochs, integer=True)
+        mode = self._mode(train)
+        if mode not in BINARIZE:
+            raise ValueError(f"binarize must be one of {BINARIZE}; got {mode!r}")
+        x_train = self.prepare(train, "train")
+        x_test = self.prepare(test, "test") if test is not None else None
+        if mode == "static":
+            x_train = (x_train > STATIC_THRESHOLD).float()
+        if x_test is not None and mode is not None:
+            x_test = ((x_test > STATIC_THRESHOLD).float() if mode == "static"
+                      else self._binarize(x_test, self._generator(TEST_BINARIZE_SEED)))
+        done = len(self.history.train_loss)
+        run_seed = self.seed + 1_000_003 * done  # a later call continues with fresh randomness
+        gen = self._generator(run_seed)
+        good = self._snapshot()
+        steps = math.ceil(x_train.shape[0] / self.batch_size)
+        bar = tqdm(total=epochs * steps, disable=not self.verbose, unit="batch", dynamic_ncols=True)
+        epoch = 0
+        self.model.train()
+        try:
+            with torch.random.fork_rng(devices=self._rng_devices()):
+                torch.manual_seed(run_seed)
+                for epoch in range(epochs):
+                    bar.set_description(f"epoch {epoch + 1}/{epochs}")
+                    start = time.perf_counter()
+                    xe = self._binarize(x_train, gen) if mode == "dynamic" else x_train
+                    loss, recon, kl = self._train_epoch(xe, gen, bar)
+                    seconds = time.perf_counter() - start
+                    self._record(loss, recon, kl, seconds, x_test)
+                    good = self._snapshot()
+                    if self.checkpoint is not None:
+                        save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
+        except TrainingDiverged as err:
+            self._restore(good)
+            bar.close()
+            raise TrainingDiverged(f"training stopped in epoch {done + epoch + 1}: {err}. The model has the weights "
+                                   f"of the last completed epoch ({done + epoch}). Try a smaller learning rate.") from None
+        except KeyboardInterrupt:
+            self._restore(good)
+            bar.close()
+            print(f"Training interrupted in epoch {done + epoch + 1}: the model keeps the weights of the last "
+                  f"completed epoch ({done + epoch}); returning the history so far.", file=sys.stderr)
+            return self.history
+        bar.close()
+        return self.history
+
+    def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test) -> None:
+        h = self.history
+        h.train_loss.append(loss)
+        h.epoch_seconds.append(seconds)
+        if self.vae:
+            h.train_recon.append(recon)
+            h.train_kl.append(kl)
+        if x_test is not None:
+            h.test_loss.append(self._evaluate(x_test))
+
+
+def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
+        seed: int = 0, beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
+        **trainer_options) -> History:
+    """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
+
+    A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
+    losses are per example, in nats. ``train`` / ``test``: images in [0, 1] as (N, in_dim) or (N, C, H, W), or
+    what ``load_dataset`` returns. See :class:`Trainer` for the other arguments (``amp``, ``check_every``).
+    """
+    trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, verbose=verbose,
+                      checkpoint=checkpoint, binarize=binarize, **trainer_options)
+    return trainer.fit(train, epochs=epochs, test=test)
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+
+def _plain(obj):
+    """Tuples to lists, recursively, so that configs compare equal after a save/load round trip."""
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def save_checkpoint(path, model, optimizer=None, history: History | None = None, extra: dict | None = None) -> Path:
+    """Write model (class name, config, weights), optimiser state and history to ``path``, atomically.
+
+    The file holds plain dicts, lists, numbers and tensors only, so it loads with ``torch.load(weights_only=True)``.
+    It is written to a temporary file in the same folder and then renamed, so a crash never leaves half a file.
+    ``optimizer`` may be an optimiser or its ``state_dict()``; ``extra`` is stored as is (plain values only).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if optimizer is not None and not isinstance(optimizer, dict):
+        optimizer = optimizer.state_dict()
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "vaelib_version": _version(),
+        "class_name": type(model).__name__,
+        "config": _plain(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer,
+        "history": history.to_dict() if history is not None else None,
+        "extra": extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read_checkpoint(path) -> dict:
+    """Load and sanity-check a checkpoint file; raises CheckpointError (a ValueError) naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, random bytes, a pickle with disallowed globals, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not a readable vaelib checkpoint (corrupt or truncated?): {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a vaelib checkpoint (no '{CHECKPOINT_FORMAT}' header)")
+    missing = {"class_name", "config", "state_dict"} - set(payload)
+    if missing or not isinstance(payload["state_dict"], dict):
+        raise CheckpointError(f"{path} is an incomplete vaelib checkpoint (missing {sorted(missing) or 'state_dict'})")
+    return payload
+
+
+def _apply(payload: dict, path, model=None):
+    """Rebuild or check the model and load the weights; returns (model, optimizer_state, history)."""
+    from .models import build_model
+
+    name, config = payload["class_name"], payload["config"]
+    if model is None:
+        try:
+            model = build_model(name, config)
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{path}: cannot rebuild the model {name}({config}): {err}") from None
+    elif type(model).__name__ != name or _plain(getattr(model, "config", None)) != _plain(config):
+        raise CheckpointError(f"{path} holds a {name} with config {config}, which does not match the given "
+                              f"{type(model).__name__} with config {getattr(model, 'config', None)}")
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: the weights do not fit the model: {str(err).splitlines()[0]}") from None
+    history = payload.get("history")
+    try:
+        history = History.from_dict(history) if history is not None else None
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable history: {err}") from None
+    return model, payload.get("optimizer"), history
+
+
+def load_checkpoint(path, model=None):
+    """Load a checkpoint written by :func:`save_checkpoint`: returns ``(model, optimizer_state, history)``.
+
+    With ``model=None`` the model is rebuilt from the stored class name and config (on the CPU); otherwise the
+    weights are loaded into ``model`` in place, after checking that its class and config match. Loading uses
+    ``weights_only=True``. A corrupt file or a mismatched model raises :class:`CheckpointError` (a ValueError);
+    ``optimizer_state`` (or None) can be passed to ``optimizer.load_state_dict``; ``history`` is a History or None.
+    """
+    return _apply(_read_checkpoint(path), path, model)
+
+
+# --------------------------------------------------------------------------------------------- the model cache
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def cache_root(cache_dir=None) -> Path:
+    """The model cache folder: ``cache_dir``, else ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get("VAELIB_CACHE"):
+        return Path(os.environ["VAELIB_CACHE"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "vaelib" / "models"
+
+
+def fingerprint(data) -> dict | None:
+    """Shape, dtype and sha256 of the images' bytes (about 0.3 s for all of MNIST); None for None."""
+    if data is None:
+        return None
+    images = data[0] if isinstance(data, (tuple, list)) else data
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"expected an image tensor or an (images, labels) pair; got {type(images).__name__}")
+    arr = images.detach().cpu().contiguous().numpy()
+    return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
+
+
+def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None) -> tuple[str, dict]:
+    """The model cache key: sha256 of the model's class and config, the data, the fit arguments and vaelib's version.
+
+    The model's initial weights and the device are not part of it. Returns ``(hex digest, the keyed spec)``.
+    """
+    spec = {
+        "class_name": type(model).__name__,
+        "config": _plain(model.config),
+        "train": fingerprint(train),
+        "test": fingerprint(test),
+        "fit": {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
+                "beta": float(beta), "binarize": binarize if binarize is not None else getattr(train, "binarize", None)},
+        "vaelib_version": _version(),
+    }
+    blob = json.dumps(spec, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest(), spec
+
+
+def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, lr: float = 1e-3, device=None,
+               seed: int = 0, beta: float = 1.0, binarize: str | None = None, cache_dir=None,
+               verbose: bool = True) -> History:
+    """``fit``, through the model cache: reuse a model trained earlier with the same key, else train and store it.
+
+    The key (see :func:`cache_key`) covers the model's class and config, the training (and test) data, the fit
+    arguments and vaelib's version. On a hit the stored weights are loaded into ``model`` in place and the stored
+    history is returned; no training happens. A corrupt or mismatched entry is reported in one line, retrained
+    and overwritten. An interrupted training is not stored. The cache folder is ``cache_dir``, else
+    ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
+    """
+    key, spec = cache_key(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, seed=seed,
+                          beta=beta, binarize=binarize)
+    path = cache_root(cache_dir) / f"{type(model).__name__}-{key[:24]}.pt"
+    if path.exists():
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        try:
+            payload = _read_checkpoint(path)
+            extra = payload.get("extra") or {}
+            if extra.get("cache_key") != key:
+                raise CheckpointError(f"{path} was stored under another key (stale entry)")
+            _, _, history = _apply(payload, path, model)
+            if history is None or len(history.train_loss) != epochs:
+                raise CheckpointError(f"{path} has no complete training history")
+            if device is not None:
+                model.to(device)
+            if verbose:
+                print(f"vaelib: loaded the trained {type(model).__name__} from the model cache ({path})")
+            return history
+        except CheckpointError as err:
+            model.load_state_dict(before)
+            print(f"vaelib: model cache entry unusable, training again: {err}", file=sys.stderr)
+    history = fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device, seed=seed,
+                  beta=beta, verbose=verbose, binarize=binarize)
+    if len(history.train_loss) == epochs:  # not after an interruption
+        save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})
+    return history
