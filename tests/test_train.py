@@ -1,0 +1,288 @@
+"""fit / Trainer on scikit-learn's digits: learning, determinism, bad input, divergence, interruption, binarization."""
+import numpy as np
+import pytest
+import torch
+
+import vaelib
+from vaelib import losses
+from vaelib.data import load_dataset
+from vaelib.train import History, Trainer, TrainingDiverged, fit, pick_device
+
+STEPS_PER_EPOCH = 12  # 1500 digits / batch 128, rounded up
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits"), load_dataset("digits", split="test")
+
+
+def small_vae(seed=0, cls=vaelib.VAE, **kw):
+    torch.manual_seed(seed)
+    return cls(64, hidden=(32,), latent_dim=4, **kw)
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_fit_lowers_the_loss_and_records_history(digits):
+    train, test = digits
+    model = small_vae()
+    x_test = test[0]
+    before = -losses.elbo(model, x_test, samples=20).mean().item()
+    h = fit(model, train, epochs=8, test=test, verbose=False)
+    assert isinstance(h, History)
+    assert len(h.train_loss) == len(h.test_loss) == len(h.epoch_seconds) == len(h.train_recon) == len(h.train_kl) == 8
+    assert all(s > 0 for s in h.epoch_seconds)
+    assert h.train_loss[-1] < h.train_loss[0] - 5 and h.test_loss[-1] < h.test_loss[0] - 5
+    # The recorded test loss is the negative ELBO: compare with an independent 20-sample estimate.
+    after = -losses.elbo(model, x_test, samples=20).mean().item()
+    assert after < before - 5
+    assert abs(h.test_loss[-1] - after) < 0.5
+    np.testing.assert_allclose(h.train_loss, np.add(h.train_recon, h.train_kl), rtol=1e-5)
+
+
+def test_beta_weighs_the_kl_term(digits):
+    h = fit(small_vae(), digits[0], epochs=2, beta=0.25, verbose=False)
+    np.testing.assert_allclose(h.train_loss, np.add(h.train_recon, 0.25 * np.array(h.train_kl)), rtol=1e-5)
+
+
+def test_autoencoder_trains_on_reconstruction_loss(digits):
+    train, test = digits
+    model = small_vae(cls=vaelib.Autoencoder)
+    h = fit(model, train, epochs=6, test=test, verbose=False)
+    assert h.train_recon == [] and h.train_kl == []
+    assert h.test_loss[-1] < h.test_loss[0] - 3
+    # An autoencoder is deterministic: the test loss is exactly the mean reconstruction loss.
+    with torch.no_grad():
+        oracle = losses.reconstruction_loss(model, test[0]).mean().item()
+    assert h.test_loss[-1] == pytest.approx(oracle, rel=1e-5)
+
+
+def test_same_seed_same_run_and_global_rng_untouched(digits):
+    runs = []
+    for _ in range(2):
+        model = small_vae()
+        state = torch.get_rng_state()
+        h = fit(model, digits[0], epochs=3, test=digits[1], seed=7, verbose=False)
+        assert torch.equal(torch.get_rng_state(), state)  # fit leaves the global RNG as it found it
+        runs.append((h, weights(model)))
+    assert runs[0][0].train_loss == runs[1][0].train_loss and runs[0][0].test_loss == runs[1][0].test_loss
+    assert_same_weights(runs[0][1], runs[1][1])
+    other = small_vae()
+    h = fit(other, digits[0], epochs=3, seed=8, verbose=False)
+    assert h.train_loss != runs[0][0].train_loss
+
+
+@pytest.mark.parametrize("form", ["pair", "tensor", "flat", "numpy"])
+def test_accepted_data_forms(digits, form):
+    images = digits[0][0]
+    data = {"pair": digits[0], "tensor": images, "flat": images.reshape(-1, 64), "numpy": images.numpy()}[form]
+    h = fit(small_vae(), data, epochs=1, verbose=False)
+    reference = fit(small_vae(), images, epochs=1, verbose=False)
+    assert h.train_loss == reference.train_loss
+
+
+def _bad(images):
+    return {
+        "nan": images.clone().index_fill_(0, torch.tensor([3]), float("nan")),
+        "inf": images.clone().index_fill_(0, torch.tensor([3]), float("inf")),
+        "above one": images * 2,
+        "negative": images - 0.5,
+    }
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nan", "NaN or infinite"), ("inf", "NaN or infinite"), ("above one", r"\[0, 1\]"), ("negative", r"\[0, 1\]"),
+])
+@pytest.mark.parametrize("where", ["train", "test"])
+def test_bad_values_refused_before_training(digits, case, message, where):
+    images = digits[0][0]
+    bad = _bad(images)[case]
+    model = small_vae()
+    before = weights(model)
+    kwargs = dict(train=bad) if where == "train" else dict(train=images, test=bad)
+    with pytest.raises(ValueError, match=message):
+        fit(model, epochs=1, verbose=False, **kwargs)
+    assert_same_weights(before, weights(model))
+
+
+def test_gaussian_decoder_accepts_values_outside_unit_interval(digits):
+    images = digits[0][0]
+    fit(small_vae(likelihood="gaussian"), images * 2 - 0.5, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        fit(small_vae(likelihood="gaussian"), _bad(images)["nan"], epochs=1, verbose=False)
+
+
+@pytest.mark.parametrize("data", [torch.rand(10, 1, 28, 28), torch.rand(10, 63), torch.rand(10)])
+def test_wrong_feature_size_names_the_expected_size(data):
+    with pytest.raises(ValueError, match=r"expects 64 features per example"):
+        fit(small_vae(), data, epochs=1, verbose=False)
+
+
+@pytest.mark.parametrize("data, message", [
+    (torch.zeros(0, 1, 8, 8), "64 features"),
+    ((torch.rand(10, 1, 8, 8) * 255).to(torch.uint8), "float images"),
+])
+def test_empty_or_integer_data_refused(data, message):
+    with pytest.raises(ValueError, match=message):
+        fit(small_vae(), data, epochs=1, verbose=False)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(epochs=0), "epochs"), (dict(epochs=1.5), "epochs"), (dict(epochs=1, batch_size=0), "batch_size"),
+    (dict(epochs=1, lr=-1.0), "lr"), (dict(epochs=1, beta=-1.0), "beta"), (dict(epochs=1, binarize="half"), "binarize"),
+])
+def test_bad_arguments_refused(digits, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        fit(small_vae(), digits[0], verbose=False, **kwargs)
+
+
+class NaNAfter(vaelib.VAE):
+    """A VAE whose decoder starts returning NaN after ``nan_after`` training-mode calls."""
+
+    nan_after = 10 ** 9
+    calls = 0
+
+    def decode(self, z):
+        out = super().decode(z)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.nan_after:
+                return out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_and_keeps_last_good_weights(digits):
+    good = small_vae()
+    fit(good, digits[0], epochs=2, verbose=False)   # what the weights are after 2 clean epochs
+
+    model = small_vae(cls=NaNAfter)
+    model.nan_after = 2 * STEPS_PER_EPOCH + 3       # the loss turns NaN in the 4th step of epoch 3
+    trainer = Trainer(model, verbose=False)
+    with pytest.raises(TrainingDiverged, match="epoch 3") as info:
+        trainer.fit(digits[0], epochs=5)
+    assert isinstance(info.value, FloatingPointError)
+    assert_same_weights(weights(good), weights(model))
+    assert len(trainer.history.train_loss) == 2
+
+
+def test_nan_in_the_first_epoch_restores_the_initial_weights(digits):
+    model = small_vae(cls=NaNAfter)
+    start = weights(model)
+    model.nan_after = 0
+    with pytest.raises(TrainingDiverged):
+        fit(model, digits[0], epochs=2, lr=1e-2, verbose=False)
+    assert_same_weights(start, weights(model))
+
+
+class InterruptAt(Trainer):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at a given optimiser step."""
+
+    def __init__(self, *args, interrupt_at, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interrupt_at, self.steps = interrupt_at, 0
+
+    def _step(self, xb):
+        self.steps += 1
+        if self.steps == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super()._step(xb)
+
+
+def test_keyboard_interrupt_keeps_last_completed_epoch(digits, capsys):
+    good = small_vae()
+    expected = fit(good, digits[0], epochs=2, test=digits[1], verbose=False)
+
+    model = small_vae()
+    trainer = InterruptAt(model, verbose=False, interrupt_at=2 * STEPS_PER_EPOCH + 5)
+    h = trainer.fit(digits[0], epochs=4, test=digits[1])
+    assert h.train_loss == expected.train_loss and h.test_loss == expected.test_loss
+    assert_same_weights(weights(good), weights(model))
+    assert "interrupted" in capsys.readouterr().err
+
+
+def _epoch_inputs(monkeypatch):
+    seen = []
+    original = Trainer._train_epoch
+
+    def spy(self, x, gen, bar):
+        seen.append(x.clone())
+        return original(self, x, gen, bar)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", spy)
+    return seen
+
+
+def test_dynamic_binarization_draws_fresh_samples_each_epoch(digits, monkeypatch):
+    seen = _epoch_inputs(monkeypatch)
+    grey = digits[0][0].reshape(-1, 64)
+    fit(small_vae(), load_dataset("digits", binarize="dynamic"), epochs=3, verbose=False)
+    assert len(seen) == 3
+    for x in seen:
+        assert set(x.unique().tolist()) == {0.0, 1.0}
+        ones = torch.where(grey == 1)
+        zeros = torch.where(grey == 0)
+        assert bool((x[ones] == 1).all()) and bool((x[zeros] == 0).all())
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    # Bernoulli samples: on average, a pixel is on with probability equal to its grey value.
+    assert abs(float(torch.stack(seen).mean()) - float(grey.mean())) < 0.01
+
+
+def test_binarize_argument_and_static(digits, monkeypatch):
+    seen = _epoch_inputs(monkeypatch)
+    fit(small_vae(), digits[0], epochs=2, binarize="dynamic", verbose=False)
+    fit(small_vae(), digits[0], epochs=2, binarize="static", verbose=False)
+    assert not torch.equal(seen[0], seen[1])
+    expected = (digits[0][0].reshape(-1, 64) > 0.5).float()
+    assert torch.equal(seen[2], expected) and torch.equal(seen[3], expected)
+
+
+def test_verbose_false_is_silent_and_verbose_shows_progress(digits, capsys):
+    fit(small_vae(), digits[0], epochs=1, verbose=False)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    fit(small_vae(), digits[0], epochs=1, verbose=True)
+    assert "loss=" in capsys.readouterr().err
+
+
+def test_checkpoint_every_epoch(digits, tmp_path):
+    from vaelib.train import load_checkpoint
+
+    path = tmp_path / "run.pt"
+    model = small_vae()
+    h = fit(model, digits[0], epochs=2, verbose=False, checkpoint=path)
+    loaded, opt_state, history = load_checkpoint(path)
+    assert history == h and opt_state is not None
+    assert_same_weights(weights(model), weights(loaded))
+
+
+def test_trainer_fit_twice_continues(digits):
+    trainer = Trainer(small_vae(), verbose=False)
+    trainer.fit(digits[0], epochs=2)
+    h = trainer.fit(digits[0], epochs=2)
+    assert len(h.train_loss) == 4 and h.train_loss[3] < h.train_loss[0]
+
+
+def test_pick_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")
+
+
+def test_history_dict_round_trip():
+    h = History(train_loss=[3.0, 2.0], test_loss=[3.5], epoch_seconds=[0.1, 0.1], train_recon=[2.5, 1.5],
+                train_kl=[0.5, 0.5])
+    assert History.from_dict(h.to_dict()) == h
+    with pytest.raises(ValueError, match="not a History"):
+        History.from_dict({"train_loss": [1.0], "accuracy": [0.5]})
