@@ -1,0 +1,74 @@
+"""tools/set_repository.py and tools/strip_notebooks.py on a throwaway copy of the book's files."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ lives at the repository root
+from tools import set_repository, strip_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD = "https://github.com/generative-models-book/vae-book"
+
+
+def make_chapter(path: Path, url: str = OLD) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(set_repository.setup_cell_source(url)),
+        nbformat.v4.new_markdown_cell("# 1. Title"),
+        nbformat.v4.new_code_cell("print(1)", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+    ]
+    nb.cells[2].metadata["execution"] = {"iopub.status.busy": "2025-01-01"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def book(tmp_path):
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "chapters").mkdir()
+    make_chapter(tmp_path / "chapters" / "01-a.ipynb")
+    return tmp_path
+
+
+def test_setup_cell_matches_the_committed_config():
+    assert set_repository.config_url(ROOT / "_config.yml") == OLD
+
+
+def test_set_repository_rewrites_config_and_setup_cells(book):
+    new = "https://github.com/someone/my-vae-book"
+    assert set_repository.main([new + ".git", "--root", str(book)]) == 0
+    config = yaml.safe_load((book / "_config.yml").read_text())
+    assert config["repository"]["url"] == new
+    assert config["repository"]["branch"] == "main"
+    assert "colab_url" in config["launch_buttons"]  # the rest of the file is untouched
+    source = nbformat.read(book / "chapters" / "01-a.ipynb", as_version=4).cells[0].source
+    assert f'"vaelib @ git+{new}"' in source and OLD not in source
+    assert set_repository.main(["--check", "--root", str(book)]) == 0
+
+
+def test_set_repository_check_reports_a_stale_setup_cell(book):
+    make_chapter(book / "chapters" / "02-b.ipynb", url="https://github.com/elsewhere/fork")
+    assert set_repository.main(["--check", "--root", str(book)]) == 1
+
+
+@pytest.mark.parametrize("bad", ["github.com/a/b", "https://gitlab.com/a/b", "https://github.com/a", "https://github.com/a/b/c"])
+def test_set_repository_refuses_a_non_github_url(bad):
+    with pytest.raises(ValueError, match="https://github.com/OWNER/REPO"):
+        set_repository.check_url(bad)
+
+
+def test_strip_removes_outputs_counts_and_runtime_metadata(book):
+    path = book / "chapters" / "01-a.ipynb"
+    assert strip_notebooks.main(["--check", str(path)]) == 1
+    assert strip_notebooks.main([str(path)]) == 0
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
+    assert "execution" not in nb.cells[2].metadata and "widgets" not in nb.metadata
+    assert nb.cells[0].source == set_repository.setup_cell_source(OLD)  # sources untouched
+    assert strip_notebooks.main(["--check", str(path)]) == 0

@@ -1,0 +1,1 @@
+"""Maintenance scripts for the book (run from the repository root, e.g. ``python -m tools.strip_notebooks``)."""
