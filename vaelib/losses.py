@@ -107,3 +107,21 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
             total = torch.logaddexp(total, torch.logsumexp(log_px_z + log_pz - log_qz, dim=0))
         out[start:start + rows] = total - math.log(k)
     return out
+
+
+def gaussian_kl_two(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor,
+                    per_dim: bool = False) -> torch.Tensor:
+    """KL( N(mu_q, diag exp(logvar_q)) || N(mu_p, diag exp(logvar_p)) ) between two diagonal Gaussians, in nats.
+
+    Closed form per dimension j (chapter 3 of the book):
+    log(sigma_p / sigma_q) + (sigma_q^2 + (mu_q - mu_p)^2) / (2 sigma_p^2) - 1/2.
+    Inputs broadcast against each other, e.g. (B, D) with (D,); returns the sum over the last dimension, shape (B,),
+    or every dimension's term with ``per_dim=True``. With mu_p = 0 and logvar_p = 0 it equals ``gaussian_kl``.
+    """
+    try:
+        torch.broadcast_shapes(mu_q.shape, logvar_q.shape, mu_p.shape, logvar_p.shape)
+    except RuntimeError:
+        raise ValueError("mu_q, logvar_q, mu_p and logvar_p must broadcast to one shape (..., D); got "
+                         f"{tuple(mu_q.shape)}, {tuple(logvar_q.shape)}, {tuple(mu_p.shape)}, {tuple(logvar_p.shape)}")
+    kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0)
+    return kl if per_dim else kl.sum(-1)
