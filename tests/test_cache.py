@@ -1,0 +1,133 @@
+"""The model cache: a hit reuses the trained model without training; anything unusable is retrained, never mis-loaded."""
+import pytest
+import torch
+
+import vaelib
+from vaelib import train as train_module
+from vaelib.data import load_dataset
+from vaelib.train import cache_key, cached_fit, fingerprint, load_checkpoint
+
+
+def small_vae(seed=0, latent_dim=4):
+    torch.manual_seed(seed)
+    return vaelib.VAE(64, hidden=(32,), latent_dim=latent_dim)
+
+
+def same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Count the trainings cached_fit starts."""
+    calls = []
+    real_fit = train_module.fit
+
+    def fit(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", fit)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits"), load_dataset("digits", split="test")
+
+
+def test_hit_reuses_the_model_without_training(tmp_path, counted, digits, capsys):
+    first = small_vae()
+    h1 = cached_fit(first, digits[0], epochs=2, test=digits[1], cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 1 and len(list(tmp_path.glob("*.pt"))) == 1
+
+    second = small_vae(seed=5)                      # same configuration, other initial weights
+    assert not same_weights(first, second)
+    h2 = cached_fit(second, digits[0], epochs=2, test=digits[1], cache_dir=tmp_path, verbose=True)
+    assert len(counted) == 1                        # no second training
+    assert h2 == h1 and same_weights(first, second)
+    assert "model cache" in capsys.readouterr().out
+
+
+def test_environment_variable_names_the_folder(tmp_path, monkeypatch, counted, digits):
+    monkeypatch.setenv("VAELIB_CACHE", str(tmp_path / "env-cache"))
+    cached_fit(small_vae(), digits[0], epochs=1, verbose=False)
+    assert len(list((tmp_path / "env-cache").glob("VAE-*.pt"))) == 1
+
+
+@pytest.mark.parametrize("change", [dict(epochs=2), dict(seed=1), dict(lr=2e-3), dict(beta=0.5),
+                                    dict(binarize="dynamic"), dict(data="one pixel"), dict(latent_dim=3)])
+def test_any_change_in_the_key_trains_again(tmp_path, counted, digits, change):
+    images = digits[0][0]
+    cached_fit(small_vae(), images, epochs=1, cache_dir=tmp_path, verbose=False)
+    kwargs = dict(epochs=1, cache_dir=tmp_path, verbose=False)
+    data = images
+    model = small_vae(latent_dim=change.pop("latent_dim", 4))
+    if change.pop("data", None):
+        data = images.clone()
+        data[0, 0, 0, 0] = 0.5 if data[0, 0, 0, 0] != 0.5 else 0.25
+    kwargs.update(change)
+    cached_fit(model, data, **kwargs)
+    assert len(counted) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_corrupt_entry_is_retrained_and_overwritten(tmp_path, counted, digits, capsys):
+    model = small_vae()
+    h1 = cached_fit(model, digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    (entry,) = tmp_path.glob("*.pt")
+    entry.write_bytes(b"\x00garbage" * 100)
+
+    again = small_vae()
+    h2 = cached_fit(again, digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 2
+    err = capsys.readouterr().err
+    assert "training again" in err and len(err.strip().splitlines()) == 1
+    # Trained from the same start, so the same result; and the entry is whole again.
+    assert h2.train_loss == h1.train_loss and same_weights(model, again)
+    assert same_weights(load_checkpoint(entry)[0], again)
+
+
+def test_stale_entry_is_not_mis_loaded(tmp_path, counted, digits, capsys):
+    cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    cached_fit(small_vae(), digits[0], epochs=1, seed=3, cache_dir=tmp_path, verbose=False)
+    a, b = sorted(tmp_path.glob("*.pt"))
+    a.write_bytes(b.read_bytes())                   # an entry whose contents belong to another key
+    model = small_vae()
+    cached_fit(model, digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    cached_fit(small_vae(), digits[0], epochs=1, seed=3, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 4 - 1                    # exactly one of the two was retrained
+    assert "another key" in capsys.readouterr().err
+
+
+def test_unusable_entry_does_not_change_the_starting_weights(tmp_path, counted, digits):
+    """A mismatched entry must not leak its weights into the model that is then trained."""
+    reference = small_vae()
+    cached_fit(reference, digits[0], epochs=1, cache_dir=tmp_path / "ref", verbose=False)
+
+    key, _ = cache_key(small_vae(), digits[0], epochs=1)
+    path = tmp_path / f"VAE-{key[:24]}.pt"
+    other = small_vae(seed=9)
+    train_module.save_checkpoint(path, other, None, None, extra={"cache_key": "not this one"})
+    model = small_vae()
+    cached_fit(model, digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert same_weights(model, reference)
+
+
+def test_interrupted_training_is_not_cached(tmp_path, monkeypatch, digits):
+    def interrupted_fit(model, train, **kwargs):
+        return train_module.History(train_loss=[1.0], epoch_seconds=[0.1])  # 1 of 2 epochs, as after Ctrl-C
+
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    cached_fit(small_vae(), digits[0], epochs=2, cache_dir=tmp_path, verbose=False)
+    assert list(tmp_path.glob("*.pt")) == []
+
+
+def test_fingerprint_tracks_content_shape_and_dtype():
+    x = torch.rand(10, 1, 8, 8)
+    f = fingerprint(x)
+    assert f == fingerprint((x.clone(), torch.zeros(10)))
+    y = x.clone()
+    y[3, 0, 2, 2] += 1e-3
+    assert fingerprint(y)["sha256"] != f["sha256"]
+    assert fingerprint(x.reshape(10, 64)) != f
+    assert fingerprint(x.double()) != f
