@@ -14,3 +14,14 @@ from .losses import (
     log_likelihood,
     reconstruction_loss,
 )
+from .data import ImageData, load_dataset
+from .train import (
+    History,
+    Trainer,
+    TrainingDiverged,
+    cached_fit,
+    fit,
+    load_checkpoint,
+    pick_device,
+    save_checkpoint,
+)
