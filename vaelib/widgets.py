@@ -118,3 +118,103 @@ class LatentExplorer(anywidget.AnyWidget):
     def embedded_bytes(self) -> int:
         """The size in bytes of the base64 text this widget embeds in the page (weights, biases and codes)."""
         return sum(len(l["weight"]) + len(l["bias"]) for l in self.layers) + len(self.points) + 4 * len(self.labels)
+
+
+def _check_positive(name: str, value) -> float:
+    value = float(value)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number; got {value}")
+    return value
+
+
+class BayesExplorer(anywidget.AnyWidget):
+    """Bayes' rule for two classes with Gaussian likelihoods: move the prior and the likelihoods, see the posterior.
+
+    ``p(y=1) = prior``, ``p(x|y=k) = N(x; mu_k, sigma_k^2)``; the JavaScript (``js/bayes.js``) draws the joints
+    p(x, y) and the evidence p(x) over ``xlim``, the posterior p(y|x) below, and prints every term of Bayes' rule
+    at the observed ``x``. ``class_names`` label the two classes.
+    """
+
+    _esm = _js("bayes")
+    prior = traitlets.Float(0.5).tag(sync=True)
+    mu0 = traitlets.Float(-1.0).tag(sync=True)
+    sigma0 = traitlets.Float(1.0).tag(sync=True)
+    mu1 = traitlets.Float(1.0).tag(sync=True)
+    sigma1 = traitlets.Float(1.0).tag(sync=True)
+    x = traitlets.Float(0.0).tag(sync=True)
+    xlim = traitlets.List(traitlets.Float(), default_value=[-5.0, 5.0]).tag(sync=True)
+    class_names = traitlets.List(traitlets.Unicode(), default_value=["y = 0", "y = 1"]).tag(sync=True)
+
+    def __init__(self, prior: float = 0.5, mu0: float = -1.0, sigma0: float = 1.0, mu1: float = 1.0,
+                 sigma1: float = 1.0, x: float = 0.0, *, xlim=(-5.0, 5.0), class_names=("y = 0", "y = 1"), **kwargs):
+        if not 0 < float(prior) < 1:
+            raise ValueError(f"prior must be a probability strictly between 0 and 1; got {prior}")
+        lo, hi = (float(v) for v in xlim)
+        if not lo < hi:
+            raise ValueError(f"xlim must be (lo, hi) with lo < hi; got {tuple(xlim)}")
+        if len(class_names) != 2:
+            raise ValueError(f"class_names must name exactly 2 classes; got {list(class_names)}")
+        super().__init__(prior=float(prior), mu0=float(mu0), sigma0=_check_positive("sigma0", sigma0), mu1=float(mu1),
+                         sigma1=_check_positive("sigma1", sigma1), x=float(x), xlim=[lo, hi],
+                         class_names=[str(c) for c in class_names], **kwargs)
+
+
+class KLExplorer(anywidget.AnyWidget):
+    """A Gaussian q = N(mu, sigma^2) against a fixed target p, a mixture of Gaussians; both KLs are printed.
+
+    ``p_weights``, ``p_means``, ``p_sigmas`` define p(x) = sum_k w_k N(x; m_k, s_k^2) (the weights are normalised);
+    the default is a bimodal p. The JavaScript (``js/kl.js``) draws both densities over ``xlim`` and computes
+    KL(p || q) and KL(q || p) in nats with :meth:`quadrature`'s rule, so the numbers respond on a static page.
+    """
+
+    _esm = _js("kl")
+    mu = traitlets.Float(0.0).tag(sync=True)
+    sigma = traitlets.Float(1.0).tag(sync=True)
+    p_weights = traitlets.List(traitlets.Float(), default_value=[0.5, 0.5]).tag(sync=True)
+    p_means = traitlets.List(traitlets.Float(), default_value=[-2.0, 2.0]).tag(sync=True)
+    p_sigmas = traitlets.List(traitlets.Float(), default_value=[0.6, 0.6]).tag(sync=True)
+    xlim = traitlets.List(traitlets.Float(), default_value=[-6.0, 6.0]).tag(sync=True)
+    grid_points = traitlets.Int(2001).tag(sync=True)
+
+    def __init__(self, mu: float = 0.0, sigma: float = 1.0, *, p_weights=(0.5, 0.5), p_means=(-2.0, 2.0),
+                 p_sigmas=(0.6, 0.6), xlim=(-6.0, 6.0), grid_points: int = 2001, **kwargs):
+        weights, means, sigmas = ([float(v) for v in p_weights], [float(v) for v in p_means],
+                                  [float(v) for v in p_sigmas])
+        if not len(weights) == len(means) == len(sigmas) >= 1:
+            raise ValueError("p_weights, p_means and p_sigmas must be lists of the same length >= 1; got lengths "
+                             f"{len(weights)}, {len(means)}, {len(sigmas)}")
+        if min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"p_weights must be non-negative with a positive sum; got {weights}")
+        for s in sigmas:
+            _check_positive("every p_sigmas entry", s)
+        lo, hi = (float(v) for v in xlim)
+        if not lo < hi:
+            raise ValueError(f"xlim must be (lo, hi) with lo < hi; got {tuple(xlim)}")
+        if int(grid_points) < 3:
+            raise ValueError(f"grid_points must be an integer >= 3; got {grid_points}")
+        super().__init__(mu=float(mu), sigma=_check_positive("sigma", sigma), p_weights=weights, p_means=means,
+                         p_sigmas=sigmas, xlim=[lo, hi], grid_points=int(grid_points), **kwargs)
+
+    def quadrature(self, mu: float | None = None, sigma: float | None = None) -> dict:
+        """``{"forward": KL(p || q), "reverse": KL(q || p)}`` in nats by the JavaScript's rule, for q = N(mu, sigma^2).
+
+        The trapezoidal rule on ``grid_points`` points over [lo, hi], 10 standard deviations beyond the outermost
+        component of p and of q. ``mu`` and ``sigma`` default to the widget's current values.
+        """
+        import numpy as np
+        from scipy.special import logsumexp
+
+        mu = self.mu if mu is None else float(mu)
+        sigma = self.sigma if sigma is None else _check_positive("sigma", sigma)
+        w = np.asarray(self.p_weights) / np.sum(self.p_weights)
+        m, s = np.asarray(self.p_means), np.asarray(self.p_sigmas)
+        lo = min(mu - 10 * sigma, float(np.min(m - 10 * s)))
+        hi = max(mu + 10 * sigma, float(np.max(m + 10 * s)))
+        x = np.linspace(lo, hi, self.grid_points)
+        log_normal = lambda x, mu, sd: -0.5 * ((x - mu) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)  # noqa: E731
+        lp = logsumexp(np.log(w)[:, None] + log_normal(x[None, :], m[:, None], s[:, None]), axis=0)
+        lq = log_normal(x, mu, sigma)
+        h = np.full_like(x, (hi - lo) / (self.grid_points - 1))
+        h[[0, -1]] *= 0.5
+        return {"forward": float(np.sum(h * np.exp(lp) * (lp - lq))),
+                "reverse": float(np.sum(h * np.exp(lq) * (lq - lp)))}
