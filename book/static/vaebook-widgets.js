@@ -38,6 +38,7 @@
     };
   });
 
+  // Accessible names for ipywidgets' controls (axe-core's audit of the pages relies on them).
   // ipywidgets' sliders (noUiSlider) expose role="slider" handles without an accessible name. Name each handle after
   // its widget's description label, so that screen readers announce it (and axe-core's audit passes).
   function nameSliderHandles(root) {
@@ -48,8 +49,23 @@
       if (text) handle.setAttribute("aria-label", text);
     });
   }
+  // Icon-only buttons (the Play widget's play, pause, stop and repeat) have no text: name them after their title or
+  // their FontAwesome icon.
+  var ICON_NAMES = { play: "Play", pause: "Pause", stop: "Stop", retweet: "Repeat", repeat: "Repeat" };
+  function nameIconButtons(root) {
+    root.querySelectorAll(".jupyter-widgets button:not([aria-label])").forEach(function (button) {
+      if (button.textContent.trim()) return;
+      var name = button.getAttribute("title");
+      var icon = button.querySelector("i[class*='fa-']");
+      if (!name && icon) {
+        var match = /\bfa-([a-z-]+)/.exec(icon.className);
+        name = match && (ICON_NAMES[match[1]] || match[1].replace(/-/g, " "));
+      }
+      if (name) button.setAttribute("aria-label", name);
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
-    new MutationObserver(function () { nameSliderHandles(document); })
+    new MutationObserver(function () { nameSliderHandles(document); nameIconButtons(document); })
       .observe(document.body, { childList: true, subtree: true });
   });
 })();

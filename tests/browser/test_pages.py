@@ -188,7 +188,10 @@ def _ipywidget_problems(page) -> tuple[int, list[str]]:
         area = areas.nth(i)
         area.scroll_into_view_if_needed()
         before = area.evaluate(SNAPSHOT_JS)
-        if area.locator(".noUi-handle").count():
+        if area.locator(".widget-play button").count():  # a Play widget drives the others (jslink): press play
+            area.locator(".widget-play button").first.click()
+            page.wait_for_timeout(600)
+        elif area.locator(".noUi-handle").count():
             handle = area.locator(".noUi-handle").first
             handle.focus()
             for _ in range(3):
