@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Browser assets the built book serves itself (no CDN): `npm ci` from package-lock.json into node_modules/ (npm
 # writes node_modules/.package-lock.json, the stamp), then book/copy_assets.py fills _book_static/vendor/.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 assets: venv node_modules/.package-lock.json

@@ -118,6 +118,22 @@ def test_chapter_has_colab_and_download_buttons(visits, page):
     assert notebook["nbformat"] == 4 and notebook["cells"], f"{page}: the download is not a notebook"
 
 
+# The explorers issue 5 requires on the static page, by chapter: the value (prefix) of their `data-vaelib-widget`.
+REQUIRED_EXPLORERS = {
+    "chapters/01-bayes-generative": "bayes",
+    "chapters/03-kl-divergence": "kl",
+    "chapters/04-variational-inference-elbo": "elbo",
+    "chapters/06-latent-space": "latent",
+}
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p in REQUIRED_EXPLORERS])
+def test_required_explorer_is_on_the_page(visits, page):
+    name = REQUIRED_EXPLORERS[page]
+    count = visits(html_path(page)).page.locator(f'[data-vaelib-widget^="{name}"]').count()
+    assert count >= 1, f"{page}: no rendered '{name}' explorer (an element with data-vaelib-widget='{name}...')"
+
+
 # --- widgets -------------------------------------------------------------------------------------------------------
 
 SNAPSHOT_JS = """(root) => ({
