@@ -72,3 +72,76 @@ def test_strip_removes_outputs_counts_and_runtime_metadata(book):
     assert "execution" not in nb.cells[2].metadata and "widgets" not in nb.metadata
     assert nb.cells[0].source == set_repository.setup_cell_source(OLD)  # sources untouched
     assert strip_notebooks.main(["--check", str(path)]) == 0
+
+
+# --- the students' edition --------------------------------------------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "book"))
+import students  # noqa: E402  (book/students.py)
+
+EXERCISE = "```{exercise}\n:label: ex1\nCompute $1+1$.\n```\n"
+START = "```{solution-start} ex1\n:class: dropdown\n```\n"
+END = "```{solution-end}\n```\n"
+
+
+def notebook_with_solution() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 1. Title"),
+        nbformat.v4.new_markdown_cell(EXERCISE + START + "The answer is SECRET-TEXT."),
+        nbformat.v4.new_code_cell("print('SECRET-CODE')"),
+        nbformat.v4.new_markdown_cell(END + "\nA summary that stays."),
+        nbformat.v4.new_markdown_cell("```{solution} ex1\nSECRET-BLOCK\n```\nAfter the block."),
+    ]
+    return nb
+
+
+def test_strip_solutions_removes_gated_and_plain_solutions():
+    nb = notebook_with_solution()
+    assert students.strip_solutions(nb) == 2
+    text = nbformat.writes(nb)
+    assert "SECRET" not in text and "solution" not in text
+    assert "Compute $1+1$." in text and "A summary that stays." in text and "After the block." in text
+    assert [c.cell_type for c in nb.cells] == ["markdown", "markdown", "markdown", "markdown"]
+
+
+def test_strip_solutions_refuses_an_unclosed_solution():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(EXERCISE + START + "never closed")]
+    with pytest.raises(ValueError, match="solution-end"):
+        students.strip_solutions(nb)
+
+
+@pytest.mark.parametrize("edition", ["students", "full"])
+def test_students_build_has_exercises_but_no_solutions(tmp_path, monkeypatch, edition):
+    """A tiny book built by book/students.py with the real configuration (notebook execution switched off); the
+    same build with ``vaebook_students`` off (the normal edition) must show the solutions."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    config["sphinx"]["config"].pop("nb_ipywidgets_js")
+    config["sphinx"]["config"]["html_static_path"] = []
+    config["sphinx"]["config"].pop("html_js_files")
+    config["html"].pop("favicon")
+    config["sphinx"]["local_extensions"] = {"vaebook_ext": str(ROOT / "book")}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/01-a\n")
+    (tmp_path / "intro.md").write_text("# Intro\n\n```{chapter-parameters}\n```\n")
+    (tmp_path / "chapters").mkdir()
+    nb = notebook_with_solution()
+    nb.cells.insert(1, nbformat.v4.new_code_cell("CONFIG = 'quick'", metadata={"tags": ["parameters"]}))
+    nbformat.write(nb, tmp_path / "chapters" / "01-a.ipynb")
+    if edition == "full":
+        make_config = students.students_config
+        monkeypatch.setattr(students, "students_config",
+                            lambda root: {**make_config(root), "sphinx": {**make_config(root)["sphinx"], "config": {
+                                **make_config(root)["sphinx"]["config"], "vaebook_students": False}}})
+    html = students.build(tmp_path)
+    page = (html / "chapters" / "01-a.html").read_text()
+    assert "Compute" in page
+    if edition == "full":
+        assert "SECRET-TEXT" in page and "SECRET-BLOCK" in page and students.leaks(html)
+        return
+    assert "SECRET" not in page
+    assert not students.leaks(html)
+    assert "CONFIG" in (html / "intro.html").read_text()  # the chapter-parameters directive listed the cell
