@@ -1,0 +1,200 @@
+"""Benchmark: vaelib.fit against the canonical DataLoader training loop of the PyTorch VAE example.
+
+Both train the same 784-400-20 MLP VAE on MNIST in this one process: batch 128, Adam with lr 1e-3, the same
+number of epochs, the same initial weights, the Bernoulli negative ELBO (binary cross-entropy summed over pixels
+plus the closed-form KL).
+
+(a) canonical: the loop of pytorch/examples' ``vae/main.py`` (written out here): a torchvision MNIST dataset with
+    the ``ToTensor`` transform, ``DataLoader(batch_size=128, shuffle=True)``, its own small model class, the summed
+    loss, ``loss.item()`` every step. Its per-epoch test pass, logging and image saving are left out of the timing.
+(b) ``vaelib.fit`` on ``vaelib.load_dataset("mnist")``.
+
+Printed for each: seconds per epoch (training passes only; one-time setup is shown apart), the ratio, the test loss
+(one-sample negative ELBO per test image in nats, computed by the same function for both, with the same noise),
+and the achieved GFLOP/s against a matrix-multiply peak measured in this run.
+
+FLOPs are counted analytically, for the matrix multiplications only: a Linear layer with fan-in i and fan-out o
+costs 2*i*o FLOPs per example forward, 2*i*o for its weight gradient and 2*i*o for its input gradient, except the
+first layer, whose input needs no gradient. For 784-400-(20, 20)-400-784 that is 3.28 MFLOP per example, 196.8
+GFLOP per epoch of 60,000 images. Element-wise work (activations, losses, Adam) is not counted.
+
+Run: ``make bench`` or ``python benchmarks/bench_fit.py [--epochs 3] [--root DIR]`` (root default: $VAELIB_DATA).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vaelib
+from vaelib import losses
+from vaelib.data import data_root
+
+LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]
+
+
+def flops_per_example() -> int:
+    """Matmul FLOPs of one forward + backward pass per example (see the module docstring)."""
+    forward = sum(2 * i * o for i, o in LAYERS)
+    weight_grads = forward
+    input_grads = forward - 2 * LAYERS[0][0] * LAYERS[0][1]
+    return forward + weight_grads + input_grads
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """Best observed float32 GFLOP/s of an n x n by n x n matrix product (torch.mm, all threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+class ExampleVAE(nn.Module):
+    """The model class of the PyTorch example: fc1 784->400, fc21/fc22 400->20, fc3 20->400, fc4 400->784."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h = F.relu(self.fc1(x))
+        return self.fc21(h), self.fc22(h)
+
+    def reparameterize(self, mu, logvar):
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def decode(self, z):
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+def example_loss(recon, x, mu, logvar):
+    """Binary cross-entropy summed over pixels and batch, plus the closed-form KL, as in the example."""
+    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kld
+
+
+# Parameter names of the example's model and of vaelib.VAE(784, hidden=(400,), latent_dim=20).
+NAME_MAP = {"fc1": "body.0", "fc21": "to_mu", "fc22": "to_logvar", "fc3": "decoder.0", "fc4": "decoder.2"}
+
+
+def as_vaelib(example_state: dict) -> vaelib.VAE:
+    """A vaelib.VAE holding the example model's weights (the two architectures are identical)."""
+    model = vaelib.VAE(784, hidden=(400,), latent_dim=20)
+    state = {}
+    for name, tensor in example_state.items():
+        layer, kind = name.split(".")
+        state[f"{NAME_MAP[layer]}.{kind}"] = tensor.clone()
+    model.load_state_dict(state)
+    return model
+
+
+@torch.no_grad()
+def test_loss(model: vaelib.VAE, x: torch.Tensor, seed: int = 123) -> float:
+    """One-sample negative ELBO per test image, in nats, with fixed noise (the same for every model)."""
+    model.eval()
+    torch.manual_seed(seed)
+    total = sum(-losses.elbo(model, x[i:i + 1000]).sum().item() for i in range(0, len(x), 1000))
+    return total / len(x)
+
+
+def run_canonical(root: str, epochs: int, init: dict) -> tuple[list[float], float, ExampleVAE]:
+    from torchvision import datasets, transforms
+
+    start = time.perf_counter()
+    dataset = datasets.MNIST(root, train=True, download=True, transform=transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=128, shuffle=True)
+    model = ExampleVAE()
+    model.load_state_dict(init)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    setup = time.perf_counter() - start
+    seconds = []
+    for epoch in range(epochs):
+        model.train()
+        t = time.perf_counter()
+        train_loss = 0.0
+        for data, _ in loader:
+            optimizer.zero_grad()
+            recon, mu, logvar = model(data)
+            loss = example_loss(recon, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+        seconds.append(time.perf_counter() - t)
+        print(f"  canonical epoch {epoch + 1}: {seconds[-1]:.2f} s, train loss {train_loss / len(dataset):.2f}")
+    return seconds, setup, model
+
+
+def run_fit(epochs: int, init: dict) -> tuple[list[float], float, float, vaelib.VAE]:
+    start = time.perf_counter()
+    train = vaelib.load_dataset("mnist")
+    model = as_vaelib(init)
+    setup = time.perf_counter() - start
+    t = time.perf_counter()
+    history = vaelib.fit(model, train, epochs=epochs, batch_size=128, lr=1e-3, device="cpu", seed=0, verbose=False)
+    total = time.perf_counter() - t
+    for e, (s, loss) in enumerate(zip(history.epoch_seconds, history.train_loss)):
+        print(f"  vaelib.fit epoch {e + 1}: {s:.2f} s, train loss {loss:.2f}")
+    return history.epoch_seconds, setup, total, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--root", default=None, help="data folder in torchvision layout (default: $VAELIB_DATA)")
+    args = parser.parse_args()
+    root = str(data_root(args.root))
+    os.environ["VAELIB_DATA"] = root
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    peak = matmul_peak()
+    print(f"matrix-multiply peak (2048^3 sgemm, best of 10): {peak:.1f} GFLOP/s")
+    per_epoch = flops_per_example() * 60000 / 1e9
+    print(f"matmul work: {flops_per_example() / 1e6:.2f} MFLOP per example, {per_epoch:.1f} GFLOP per epoch; "
+          f"at the peak an epoch needs >= {per_epoch / peak:.2f} s\n")
+
+    torch.manual_seed(0)
+    init = {k: v.clone() for k, v in ExampleVAE().state_dict().items()}  # the same start for both
+    x_test = vaelib.load_dataset("mnist", split="test")[0]
+
+    print(f"(a) canonical DataLoader loop, {args.epochs} epochs")
+    torch.manual_seed(1)
+    can_s, can_setup, can_model = run_canonical(root, args.epochs, init)
+    can_loss = test_loss(as_vaelib(can_model.state_dict()), x_test)
+    print(f"(b) vaelib.fit, {args.epochs} epochs")
+    fit_s, fit_setup, fit_total, fit_model = run_fit(args.epochs, init)
+    fit_loss = test_loss(fit_model, x_test)
+
+    can_mean, fit_mean = sum(can_s) / len(can_s), sum(fit_s) / len(fit_s)
+    ratio = can_mean / fit_mean
+    rows = [("canonical loop", can_mean, can_loss, can_setup), ("vaelib.fit", fit_mean, fit_loss, fit_setup)]
+    print(f"\n{'':16}{'s/epoch':>9}{'test -ELBO':>12}{'GFLOP/s':>9}{'% peak':>8}{'setup s':>9}")
+    for name, s, loss, setup in rows:
+        gflops = per_epoch / s
+        print(f"{name:16}{s:9.2f}{loss:12.2f}{gflops:9.1f}{100 * gflops / peak:8.0f}{setup:9.2f}")
+    print(f"\nspeed-up (canonical s/epoch / fit s/epoch): {ratio:.2f}x   "
+          f"(fit including its data checks and transfer: {can_mean * args.epochs / fit_total:.2f}x)")
+    print(f"test loss difference (fit - canonical): {fit_loss - can_loss:+.2f} nats")
+    print(f"target >= 3x at equal test loss (within 1 nat): speed {'met' if ratio >= 3 else 'NOT met'}, "
+          f"loss {'met' if abs(fit_loss - can_loss) <= 1 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
