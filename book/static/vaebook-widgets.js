@@ -31,8 +31,15 @@
     mj.Hub = {
       Queue: function (job) {
         var element = job && job[2];
+        if (!element) return;
+        // The book's MathJax reads \( \) and \[ \] only (MyST converts $ $ at build time): convert the label's.
+        if (element.childElementCount === 0 && element.textContent.indexOf("$") !== -1) {
+          element.textContent = element.textContent
+            .replace(/\$\$([^$]+)\$\$/g, "\\[$1\\]")
+            .replace(/\$([^$]+)\$/g, "\\($1\\)");
+        }
         mj.startup.promise
-          .then(function () { return mj.typesetPromise(element ? [element] : undefined); })
+          .then(function () { return mj.typesetPromise([element]); })
           .catch(function (err) { console.error("MathJax typesetting of a widget label failed:", err); });
       },
     };
@@ -46,7 +53,8 @@
       var widget = handle.closest(".jupyter-widgets");
       var label = widget && widget.querySelector(".widget-label");
       var text = label && (label.textContent || label.getAttribute("title") || "").trim();
-      if (text) handle.setAttribute("aria-label", text);
+      // A LaTeX description ("$\\mu$") is read out without its markup ("mu").
+      if (text) handle.setAttribute("aria-label", text.replace(/\$|\\[()[\]]?/g, "").trim() || text);
     });
   }
   // Icon-only buttons (the Play widget's play, pause, stop and repeat) have no text: name them after their title or
