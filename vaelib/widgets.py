@@ -218,3 +218,45 @@ class KLExplorer(anywidget.AnyWidget):
         h[[0, -1]] *= 0.5
         return {"forward": float(np.sum(h * np.exp(lp) * (lp - lq))),
                 "reverse": float(np.sum(h * np.exp(lq) * (lq - lp)))}
+
+
+class ELBOExplorer(anywidget.AnyWidget):
+    """The ELBO gap on the toy model z ~ N(0, 1), x | z ~ N(a z + b, s^2) (:class:`vaelib.toy.LinearGaussian`).
+
+    Sliders move the observation ``x`` and q(z) = N(``mu``, exp(``log_sigma``)^2); the JavaScript (``js/elbo.js``)
+    draws the prior, the exact posterior p(z|x) and q over [-``z_extent``, ``z_extent``], and a number line with
+    log p(x), the ELBO and the gap KL(q || p(z|x)), all in closed form (nats), so it responds on a static page.
+    :meth:`quantities` returns the same numbers from :mod:`vaelib.toy`.
+    """
+
+    _esm = _js("elbo")
+    a = traitlets.Float(2.0).tag(sync=True)
+    b = traitlets.Float(0.0).tag(sync=True)
+    s = traitlets.Float(1.0).tag(sync=True)
+    x = traitlets.Float(1.5).tag(sync=True)
+    mu = traitlets.Float(0.0).tag(sync=True)
+    log_sigma = traitlets.Float(0.0).tag(sync=True)
+    z_extent = traitlets.Float(4.0).tag(sync=True)
+
+    def __init__(self, a: float = 2.0, b: float = 0.0, s: float = 1.0, *, x: float = 1.5, mu: float = 0.0,
+                 log_sigma: float = 0.0, z_extent: float = 4.0, **kwargs):
+        from .toy import LinearGaussian
+
+        toy = LinearGaussian(a, b, s)   # validates a != 0 and s > 0
+        for name, value in (("x", x), ("mu", mu), ("log_sigma", log_sigma)):
+            if not -1e6 < float(value) < 1e6:
+                raise ValueError(f"{name} must be a finite number; got {value}")
+        super().__init__(a=toy.a, b=toy.b, s=toy.s, x=float(x), mu=float(mu), log_sigma=float(log_sigma),
+                         z_extent=_check_positive("z_extent", z_extent), **kwargs)
+
+    def quantities(self) -> dict:
+        """The numbers the widget shows, in nats, computed in Python by :class:`vaelib.toy.LinearGaussian`."""
+        from .toy import LinearGaussian
+
+        toy = LinearGaussian(self.a, self.b, self.s)
+        m, std = toy.posterior(self.x)
+        out = dict(logpx=toy.log_px(self.x), recon=toy.expected_log_likelihood(self.x, self.mu, self.log_sigma),
+                   klPrior=toy.kl_to_prior(self.mu, self.log_sigma), elbo=toy.elbo(self.x, self.mu, self.log_sigma),
+                   klPost=toy.kl_to_posterior(self.x, self.mu, self.log_sigma), postMean=m, postStd=std)
+        out["gap"] = out["logpx"] - out["elbo"]
+        return {k: float(v) for k, v in out.items()}

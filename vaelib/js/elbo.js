@@ -1,0 +1,212 @@
+// ELBO explorer: move q(z) = N(mu, sigma^2) and watch the ELBO, log p(x) and the gap between them.
+//
+// The toy model is vaelib.toy.LinearGaussian: z ~ N(0, 1), x | z ~ N(a z + b, s^2). Every quantity has a closed form,
+// computed here in the browser (so the widget works on the book's static page, with no kernel):
+//   log p(x)          = log N(x; b, a^2 + s^2)
+//   p(z|x)            = N(m, v),  v = s^2 / (a^2 + s^2),  m = v a (x - b) / s^2
+//   E_q log p(x|z)    = -0.5 log(2 pi s^2) - ((x - a mu - b)^2 + a^2 sigma^2) / (2 s^2)
+//   KL(q || p(z))     = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2)
+//   ELBO              = E_q log p(x|z) - KL(q || p(z))
+//   gap               = log p(x) - ELBO = KL(q || p(z|x))
+// State (synced from Python, see vaelib.widgets.ELBOExplorer): a, b, s, x, mu, log_sigma, z_extent.
+
+const LOG_2PI = Math.log(2 * Math.PI);
+const COLORS = { prior: "#7f7f7f", post: "#1f77b4", q: "#d62728", elbo: "#d62728", logpx: "#1f77b4" };
+let counter = 0;
+
+const logNormal = (x, mean, v) => -0.5 * (LOG_2PI + Math.log(v) + (x - mean) ** 2 / v);
+const klNormal = (m1, v1, m2, v2) => 0.5 * (Math.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / v2 - 1);
+
+export function toyQuantities({ a, b, s, x, mu, log_sigma }) {
+  // Every number the widget shows, in nats, for q = N(mu, exp(log_sigma)^2).
+  const s2 = s * s, sig2 = Math.exp(2 * log_sigma);
+  const postVar = s2 / (a * a + s2);
+  const postMean = postVar * a * (x - b) / s2;
+  const logpx = logNormal(x, b, a * a + s2);
+  const recon = -0.5 * (LOG_2PI + Math.log(s2)) - ((x - a * mu - b) ** 2 + a * a * sig2) / (2 * s2);
+  const klPrior = 0.5 * (mu * mu + sig2 - 1 - 2 * log_sigma);
+  const elbo = recon - klPrior;
+  const klPost = klNormal(mu, sig2, postMean, postVar);
+  return { logpx, recon, klPrior, elbo, gap: logpx - elbo, klPost, postMean, postStd: Math.sqrt(postVar) };
+}
+
+function el_(tag, attrs = {}, text = null) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== null) e.textContent = text;
+  return e;
+}
+
+function setupCanvas(canvas, w, h) {
+  const dpr = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(w * dpr)) { canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr); }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, w, h);
+  ctx.font = "11px sans-serif";
+  return ctx;
+}
+
+export default {
+  render({ model, el }) {
+    const uid = `vaelib-elbo-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+    const W = 420, H1 = 210, H2 = 110, L = 44, R = 12, T = 10, B = 30;   // CSS pixels
+
+    const root = el_("div", { "data-vaelib-widget": "elbo", class: "vaelib-elbo" });
+    root.style.cssText = "display:flex;flex-wrap:wrap;gap:1.25rem;align-items:flex-start;font-family:inherit;color:inherit";
+    const plots = el_("div");
+    plots.style.cssText = "display:flex;flex-direction:column;gap:0.4rem";
+    const dens = el_("canvas", { role: "img" });
+    const line = el_("canvas", { role: "img" });
+    for (const [c, h] of [[dens, H1], [line, H2]]) c.style.cssText = `width:${W}px;height:${h}px;display:block`;
+    plots.append(dens, line);
+
+    const side = el_("div");
+    side.style.cssText = "display:flex;flex-direction:column;gap:0.5rem;max-width:22rem";
+    const controls = [
+      ["x", "observation x", -6, 6, 0.05],
+      ["mu", "q's mean \u03bc", -4, 4, 0.01],
+      ["log_sigma", "q's log-std log \u03c3", -3, 1.5, 0.01],
+    ];
+    const sliders = {};
+    for (const [name, text, lo, hi, step] of controls) {
+      const row = el_("div");
+      row.style.cssText = "display:flex;align-items:center;gap:0.5rem";
+      const id = `${uid}-${name}`;
+      const label = el_("label", { for: id }, text);
+      label.style.minWidth = "9rem";
+      const input = el_("input", { type: "range", id, min: String(lo), max: String(hi), step: String(step) });
+      input.style.width = "10rem";
+      row.append(label, input);
+      side.appendChild(row);
+      sliders[name] = input;
+    }
+    const snap = el_("button", { type: "button" }, "Set q to the exact posterior");
+    snap.style.cssText = "align-self:flex-start";
+    side.appendChild(snap);
+    const readout = el_("div", { class: "vaelib-elbo-readout", "aria-live": "polite" });
+    readout.style.cssText = "font-variant-numeric:tabular-nums;line-height:1.5";
+    side.appendChild(readout);
+    root.append(plots, side);
+    el.appendChild(root);
+
+    const params = () => ({ a: model.get("a"), b: model.get("b"), s: model.get("s"), x: model.get("x"),
+                            mu: model.get("mu"), log_sigma: model.get("log_sigma") });
+
+    function drawDensities(p, r) {
+      const ctx = setupCanvas(dens, W, H1);
+      const ext = model.get("z_extent") || 4, N = 400;
+      const sigma = Math.exp(p.log_sigma);
+      const curves = [
+        ["prior", (z) => Math.exp(logNormal(z, 0, 1)), [2, 3]],
+        ["post", (z) => Math.exp(logNormal(z, r.postMean, r.postStd ** 2)), []],
+        ["q", (z) => Math.exp(logNormal(z, p.mu, sigma ** 2)), [7, 4]],
+      ];
+      let ymax = 0.45;
+      for (const [, f] of curves) for (let i = 0; i <= N; i++) ymax = Math.max(ymax, f(-ext + 2 * ext * i / N));
+      ymax = Math.min(ymax * 1.08, 4);
+      const px = (z) => L + (z + ext) / (2 * ext) * (W - L - R);
+      const py = (d) => T + (1 - Math.min(d, ymax) / ymax) * (H1 - T - B);
+      // Axes, ticks and labels.
+      ctx.strokeStyle = "#333333";
+      ctx.strokeRect(L, T, W - L - R, H1 - T - B);
+      ctx.fillStyle = "#222222";
+      ctx.textAlign = "center"; ctx.textBaseline = "top";
+      for (let t = -Math.floor(ext); t <= ext; t++) { ctx.fillText(String(t), px(t), H1 - B + 3); ctx.fillRect(px(t) - 0.5, H1 - B, 1, 3); }
+      ctx.fillText("latent z", L + (W - L - R) / 2, H1 - 13);
+      ctx.textAlign = "right"; ctx.textBaseline = "middle";
+      const step = ymax > 2 ? 1 : ymax > 0.8 ? 0.5 : 0.2;
+      for (let t = 0; t <= ymax; t += step) { ctx.fillText(t.toFixed(1), L - 4, py(t)); ctx.fillRect(L - 3, py(t) - 0.5, 3, 1); }
+      ctx.save(); ctx.translate(10, T + (H1 - T - B) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
+      ctx.fillText("density", 0, 0); ctx.restore();
+      // The three densities.
+      for (const [key, f, dash] of curves) {
+        ctx.strokeStyle = COLORS[key]; ctx.lineWidth = 2; ctx.setLineDash(dash);
+        ctx.beginPath();
+        for (let i = 0; i <= N; i++) { const z = -ext + 2 * ext * i / N; i ? ctx.lineTo(px(z), py(f(z))) : ctx.moveTo(px(z), py(f(z))); }
+        ctx.stroke();
+      }
+      ctx.setLineDash([]);
+      // Legend.
+      ctx.textAlign = "left"; ctx.textBaseline = "middle";
+      [["prior p(z)", "prior", [2, 3]], ["posterior p(z|x)", "post", []], ["q(z)", "q", [7, 4]]].forEach(([t, key, dash], i) => {
+        const y = T + 10 + 14 * i;
+        ctx.strokeStyle = COLORS[key]; ctx.setLineDash(dash); ctx.beginPath(); ctx.moveTo(W - R - 128, y); ctx.lineTo(W - R - 104, y); ctx.stroke();
+        ctx.setLineDash([]); ctx.fillStyle = "#222222"; ctx.fillText(t, W - R - 100, y);
+      });
+      dens.setAttribute("aria-label",
+        `Densities over the latent z from ${-ext} to ${ext}: the prior N(0, 1), the exact posterior p(z|x) with mean ` +
+        `${r.postMean.toFixed(2)} and standard deviation ${r.postStd.toFixed(2)}, and q with mean ${p.mu.toFixed(2)} ` +
+        `and standard deviation ${sigma.toFixed(2)}.`);
+    }
+
+    function drawNumberLine(r) {
+      // A horizontal axis in nats: log p(x) (fixed for a given x), the ELBO below it, and the gap between them.
+      const ctx = setupCanvas(line, W, H2);
+      const hi = r.logpx + 0.5, lo = r.logpx - 8;
+      const px = (v) => L + (Math.max(lo, Math.min(hi, v)) - lo) / (hi - lo) * (W - L - R);
+      const y = 52;
+      ctx.strokeStyle = "#333333"; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - R, y); ctx.stroke();
+      ctx.fillStyle = "#222222"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+      for (let t = Math.ceil(lo); t <= hi; t++) { ctx.fillRect(px(t) - 0.5, y, 1, 4); ctx.fillText(String(t), px(t), y + 6); }
+      ctx.fillText("nats", L + (W - L - R) / 2, H2 - 16);
+      // The gap, shaded.
+      ctx.fillStyle = "rgba(214, 39, 40, 0.18)";
+      ctx.fillRect(px(r.elbo), y - 16, px(r.logpx) - px(r.elbo), 16);
+      ctx.textBaseline = "bottom";
+      for (const [v, key, text] of [[r.logpx, "logpx", "log p(x)"], [r.elbo, "elbo", r.elbo < lo ? "\u2190 ELBO (off scale)" : "ELBO"]]) {
+        ctx.fillStyle = COLORS[key]; ctx.fillRect(px(v) - 1.5, y - 22, 3, 22);
+        ctx.textAlign = key === "logpx" ? "left" : "right";
+        ctx.fillText(text, px(v) + (key === "logpx" ? 4 : -4), y - 24);
+      }
+      ctx.fillStyle = "#222222"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+      ctx.fillText(`gap = KL(q \u2016 p(z|x)) = ${r.gap.toFixed(3)}`, L + (W - L - R) / 2, 2);
+      line.setAttribute("aria-label",
+        `Number line in nats: log p(x) = ${r.logpx.toFixed(3)}, ELBO = ${r.elbo.toFixed(3)}, ` +
+        `and the shaded gap between them, ${r.gap.toFixed(3)} nats.`);
+    }
+
+    function draw() {
+      const p = params();
+      const r = toyQuantities(p);
+      for (const name of Object.keys(sliders)) {
+        const v = model.get(name), s = sliders[name];
+        if (Number(s.value) !== v) s.value = String(v);
+        s.setAttribute("aria-valuetext", `${name} = ${v.toFixed(2)}`);
+      }
+      drawDensities(p, r);
+      drawNumberLine(r);
+      readout.replaceChildren();
+      for (const text of [
+        `log p(x) = ${r.logpx.toFixed(3)} nats`,
+        `E_q[log p(x|z)] = ${r.recon.toFixed(3)} (reconstruction)`,
+        `KL(q \u2016 p(z)) = ${r.klPrior.toFixed(3)} (prior matching)`,
+        `ELBO = ${r.elbo.toFixed(3)} nats`,
+        `gap log p(x) \u2212 ELBO = ${r.gap.toFixed(3)}`,
+        `KL(q \u2016 p(z|x)) = ${r.klPost.toFixed(3)}`,
+      ]) readout.appendChild(el_("div", {}, text));
+    }
+
+    function set(changes) {
+      for (const [k, v] of Object.entries(changes)) model.set(k, Math.round(v * 1000) / 1000);
+      model.save_changes();
+      draw();   // local redraw: works on a static page with no kernel
+    }
+
+    for (const name of Object.keys(sliders)) {
+      sliders[name].addEventListener("input", () => set({ [name]: Number(sliders[name].value) }));
+    }
+    snap.addEventListener("click", () => {
+      const r = toyQuantities(params());
+      set({ mu: r.postMean, log_sigma: Math.log(r.postStd) });
+    });
+
+    draw();
+    const names = ["a", "b", "s", "x", "mu", "log_sigma", "z_extent"];
+    for (const n of names) model.on(`change:${n}`, draw);
+    return () => { for (const n of names) model.off(`change:${n}`, draw); };
+  },
+};

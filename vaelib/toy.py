@@ -1,0 +1,181 @@
+"""One-dimensional latent-variable models where log p(x) and the posterior p(z|x) are known exactly.
+
+They let a reader check variational inference against the truth (chapter 4 of the book). Everything is in nats.
+
+``LinearGaussian(a, b, s)``: z ~ N(0, 1), x | z ~ N(a z + b, s^2). Everything has a closed form:
+
+    p(x)    = N(x; b, a^2 + s^2)
+    p(z|x)  = N(z; m, v),  v = s^2 / (a^2 + s^2),  m = v a (x - b) / s^2
+    ELBO(q) = E_q[log p(x|z)] - KL(q || p(z))            for q = N(mu, sigma^2)
+            = log p(x) - KL(q || p(z|x))
+
+``SquareGaussian(s)``: z ~ N(0, 1), x | z ~ N(z^2, s^2). For x > 0 the posterior has two modes near +-sqrt(x),
+so no Gaussian q matches it. log p(x), the ELBO and KL(q || p(z|x)) are computed by quadrature on a grid
+(:func:`log_px_quadrature`, :func:`elbo_quadrature`, :func:`kl_to_posterior_quadrature`), which work for any model
+with a ``log_joint(x, z)`` method.
+
+Arguments ``x``, ``mu``, ``log_sigma`` may be floats or tensors; they broadcast against each other.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _t(v) -> torch.Tensor:
+    return v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.float64)
+
+
+def log_normal(x, mean, var) -> torch.Tensor:
+    """log N(x; mean, var), elementwise, in nats."""
+    x, mean, var = _t(x), _t(mean), _t(var)
+    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var)
+
+
+def kl_normal(mu1, var1, mu2, var2) -> torch.Tensor:
+    """KL( N(mu1, var1) || N(mu2, var2) ) for 1-D Gaussians, elementwise, in nats."""
+    mu1, var1, mu2, var2 = _t(mu1), _t(var1), _t(mu2), _t(var2)
+    return 0.5 * (torch.log(var2 / var1) + (var1 + (mu1 - mu2) ** 2) / var2 - 1.0)
+
+
+def _positive(name: str, value: float) -> float:
+    value = float(value)
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a positive finite number; got {value}")
+    return value
+
+
+class LinearGaussian:
+    """z ~ N(0, 1), x | z ~ N(a z + b, s^2): the latent-variable model whose every quantity has a closed form.
+
+    ``a`` (the decoder's slope) must be non-zero; ``s`` (the observation noise's standard deviation) positive.
+    """
+
+    def __init__(self, a: float = 2.0, b: float = 0.0, s: float = 1.0):
+        a = float(a)
+        if a == 0 or not math.isfinite(a):
+            raise ValueError(f"a must be a non-zero finite number (the decoder's slope); got {a}")
+        self.a, self.b, self.s = a, float(b), _positive("s", s)
+
+    def __repr__(self) -> str:
+        return f"LinearGaussian(a={self.a}, b={self.b}, s={self.s})"
+
+    # The model.
+    def log_prior(self, z) -> torch.Tensor:
+        """log p(z) = log N(z; 0, 1)."""
+        return log_normal(z, 0.0, 1.0)
+
+    def log_likelihood(self, x, z) -> torch.Tensor:
+        """log p(x|z) = log N(x; a z + b, s^2)."""
+        return log_normal(x, self.a * _t(z) + self.b, self.s ** 2)
+
+    def log_joint(self, x, z) -> torch.Tensor:
+        """log p(x, z) = log p(x|z) + log p(z)."""
+        return self.log_likelihood(x, z) + self.log_prior(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None):
+        """(z, x), each (n,) float64: z from the prior, then x from p(x|z)."""
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive integer; got {n}")
+        z = torch.randn(int(n), generator=generator, dtype=torch.float64)
+        x = self.a * z + self.b + self.s * torch.randn(int(n), generator=generator, dtype=torch.float64)
+        return z, x
+
+    # Exact inference.
+    def log_px(self, x) -> torch.Tensor:
+        """log p(x) = log N(x; b, a^2 + s^2): the evidence, in closed form."""
+        return log_normal(x, self.b, self.a ** 2 + self.s ** 2)
+
+    def posterior(self, x):
+        """The exact posterior p(z|x) = N(mean, std^2): returns (mean, std)."""
+        v = self.s ** 2 / (self.a ** 2 + self.s ** 2)
+        mean = v * self.a * (_t(x) - self.b) / self.s ** 2
+        return mean, torch.full_like(mean, math.sqrt(v))
+
+    # Variational inference with q(z) = N(mu, exp(log_sigma)^2).
+    def expected_log_likelihood(self, x, mu, log_sigma) -> torch.Tensor:
+        """E_q[log p(x|z)] = -0.5 log(2 pi s^2) - ((x - a mu - b)^2 + a^2 sigma^2) / (2 s^2): the reconstruction term."""
+        x, mu, var = _t(x), _t(mu), torch.exp(2 * _t(log_sigma))
+        return -0.5 * (LOG_2PI + math.log(self.s ** 2)) - ((x - self.a * mu - self.b) ** 2 + self.a ** 2 * var) / (
+            2 * self.s ** 2)
+
+    @staticmethod
+    def kl_to_prior(mu, log_sigma) -> torch.Tensor:
+        """KL(q || p(z)) = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2): the prior-matching term."""
+        mu, log_sigma = _t(mu), _t(log_sigma)
+        return 0.5 * (mu ** 2 + torch.exp(2 * log_sigma) - 1.0 - 2 * log_sigma)
+
+    def elbo(self, x, mu, log_sigma) -> torch.Tensor:
+        """ELBO(q) = E_q[log p(x|z)] - KL(q || p(z)), in closed form."""
+        return self.expected_log_likelihood(x, mu, log_sigma) - self.kl_to_prior(mu, log_sigma)
+
+    def kl_to_posterior(self, x, mu, log_sigma) -> torch.Tensor:
+        """KL(q || p(z|x)), in closed form: the gap log p(x) - ELBO(q)."""
+        m, std = self.posterior(x)
+        return kl_normal(mu, torch.exp(2 * _t(log_sigma)), m, std ** 2)
+
+
+class SquareGaussian:
+    """z ~ N(0, 1), x | z ~ N(z^2, s^2): for x well above 0 the posterior has two modes, near +sqrt(x) and -sqrt(x).
+
+    No closed form: use the ``*_quadrature`` functions of this module with it.
+    """
+
+    def __init__(self, s: float = 0.5):
+        self.s = _positive("s", s)
+
+    def __repr__(self) -> str:
+        return f"SquareGaussian(s={self.s})"
+
+    def log_joint(self, x, z) -> torch.Tensor:
+        """log p(x, z) = log N(x; z^2, s^2) + log N(z; 0, 1)."""
+        z = _t(z)
+        return log_normal(x, z ** 2, self.s ** 2) + log_normal(z, 0.0, 1.0)
+
+
+def _grid(lo: float, hi: float, n: int) -> torch.Tensor:
+    if not hi > lo or int(n) < 3:
+        raise ValueError(f"need lo < hi and n >= 3 grid points; got lo={lo}, hi={hi}, n={n}")
+    return torch.linspace(float(lo), float(hi), int(n), dtype=torch.float64)
+
+
+def log_px_quadrature(model, x: float, lo: float = -12.0, hi: float = 12.0, n: int = 20001) -> float:
+    """log p(x) = log integral p(x, z) dz by the trapezoidal rule on n points of [lo, hi] (in log space), in nats."""
+    z = _grid(lo, hi, n)
+    lj = model.log_joint(float(x), z)
+    w = torch.full_like(z, (hi - lo) / (n - 1))
+    w[0] = w[-1] = w[0] / 2
+    return float(torch.logsumexp(lj + torch.log(w), 0))
+
+
+def posterior_on_grid(model, x: float, lo: float = -12.0, hi: float = 12.0, n: int = 20001):
+    """(z, density): the exact posterior p(z|x) = p(x, z) / p(x) evaluated on a grid of n points of [lo, hi]."""
+    z = _grid(lo, hi, n)
+    return z, torch.exp(model.log_joint(float(x), z) - log_px_quadrature(model, x, lo, hi, n))
+
+
+def elbo_quadrature(model, x: float, mu: float, log_sigma: float, n: int = 101) -> float:
+    """ELBO(q) = E_q[log p(x, z)] + H[q] for q = N(mu, sigma^2), with Gauss-Hermite quadrature of n nodes, in nats.
+
+    H[q] = 0.5 log(2 pi e sigma^2) is the entropy of q. Exact for a log-joint that is a polynomial in z of degree < 2n.
+    """
+    import numpy as np
+
+    t, w = np.polynomial.hermite_e.hermegauss(int(n))      # nodes/weights for the weight exp(-t^2 / 2)
+    t, w = torch.as_tensor(t), torch.as_tensor(w / math.sqrt(2 * math.pi))
+    sigma = math.exp(float(log_sigma))
+    expected = float((w * model.log_joint(float(x), float(mu) + sigma * t)).sum())
+    return expected + 0.5 * (LOG_2PI + 1.0) + float(log_sigma)
+
+
+def kl_to_posterior_quadrature(model, x: float, mu: float, log_sigma: float,
+                               lo: float = -12.0, hi: float = 12.0, n: int = 20001) -> float:
+    """KL(q || p(z|x)) = integral q log(q / p(z|x)) dz by the trapezoidal rule, for q = N(mu, sigma^2), in nats."""
+    z = _grid(lo, hi, n)
+    log_q = log_normal(z, float(mu), math.exp(2 * float(log_sigma)))
+    log_post = model.log_joint(float(x), z) - log_px_quadrature(model, x, lo, hi, n)
+    f = torch.exp(log_q) * (log_q - log_post)
+    return float(torch.trapezoid(f, z))
