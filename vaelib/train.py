@@ -153,6 +153,8 @@ class Trainer:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer; got {seed!r}")
         self.device = torch.device(device) if device is not None else pick_device()
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
@@ -185,7 +187,7 @@ class Trainer:
         if not images.is_floating_point():
             raise ValueError(f"{name}: expected float images in [0, 1]; got dtype {images.dtype} "
                              f"(for uint8 pixels divide by 255)")
-        x = images.reshape(shape[0], in_dim).to(self.device, torch.float32)
+        x = images.reshape(shape[0], in_dim).to(self._home(images), torch.float32)
         bad = (~torch.isfinite(x)).sum().item()
         if bad:
             raise ValueError(f"{name}: the data contain {bad} NaN or infinite values")
@@ -195,6 +197,19 @@ class Trainer:
                 raise ValueError(f"{name}: a Bernoulli decoder needs pixel values in [0, 1]; "
                                  f"got values in [{lo.item():.4g}, {hi.item():.4g}]")
         return x
+
+    def _home(self, images: torch.Tensor) -> torch.device:
+        """Where the data live during training: the device, unless a GPU has not enough free memory for them."""
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            if images.numel() * 4 > free // 2:
+                return torch.device("cpu")  # batches are then sliced on the CPU and copied over one by one
+        return self.device
+
+    def _to_device(self, xb: torch.Tensor) -> torch.Tensor:
+        if xb.device.type != "cpu" or self.device.type == "cpu":
+            return xb
+        return xb.pin_memory().to(self.device, non_blocking=True)
 
     def _mode(self, train) -> str | None:
         return self.binarize if self.binarize is not None else getattr(train, "binarize", None)
@@ -228,11 +243,11 @@ class Trainer:
     def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar) -> list[float]:
         """One pass over x (N, in_dim) in a random order; returns the per-example means of (loss, recon, kl)."""
         n, bs = x.shape[0], self.batch_size
-        perm = torch.randperm(n, device=x.device, generator=gen)
-        total = torch.zeros(3, device=x.device)
+        perm = torch.randperm(n, device=gen.device, generator=gen).to(x.device)
+        total = torch.zeros(3, device=self.device)
         steps = math.ceil(n / bs)
         for i in range(steps):
-            total += self._step(x.index_select(0, perm[i * bs:(i + 1) * bs]))
+            total += self._step(self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs])))
             bar.update(1)
             if (i + 1) % self.check_every == 0 or i + 1 == steps:
                 running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
@@ -253,7 +268,8 @@ class Trainer:
             torch.manual_seed(self.seed + 1)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 for i in range(0, x.shape[0], self.eval_batch_size):
-                    total += self._loss_terms(x[i:i + self.eval_batch_size])[0].float().sum()
+                    xb = self._to_device(x[i:i + self.eval_batch_size])
+                    total += self._loss_terms(xb)[0].float().sum()
         self.model.train(was_training)
         return float(total) / x.shape[0]
 
@@ -264,12 +280,17 @@ class Trainer:
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
 
-    def _binarize(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return torch.bernoulli(x, generator=gen)
+    @staticmethod
+    def _generator(seed: int, device: torch.device) -> torch.Generator:
+        """A seeded generator for the batch order and binarization of data that live on ``device``."""
+        return torch.Generator(device=device if device.type in ("cpu", "cuda") else "cpu").manual_seed(seed)
 
-    def _generator(self, seed: int) -> torch.Generator:
-        dev = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
-        return torch.Generator(device=dev).manual_seed(seed)
+    @staticmethod
+    def _binarize(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Fresh Bernoulli samples with the grey values as probabilities."""
+        if gen.device == x.device:
+            return torch.bernoulli(x, generator=gen)
+        return (torch.rand(x.shape, generator=gen, device=gen.device).to(x.device) < x).float()
 
     def _snapshot(self) -> tuple[dict, dict]:
         model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -297,10 +318,10 @@ class Trainer:
             x_train = (x_train > STATIC_THRESHOLD).float()
         if x_test is not None and mode is not None:
             x_test = ((x_test > STATIC_THRESHOLD).float() if mode == "static"
-                      else self._binarize(x_test, self._generator(TEST_BINARIZE_SEED)))
+                      else self._binarize(x_test, self._generator(TEST_BINARIZE_SEED, x_test.device)))
         done = len(self.history.train_loss)
         run_seed = self.seed + 1_000_003 * done  # a later call continues with fresh randomness
-        gen = self._generator(run_seed)
+        gen = self._generator(run_seed, x_train.device)
         good = self._snapshot()
         steps = math.ceil(x_train.shape[0] / self.batch_size)
         bar = tqdm(total=epochs * steps, disable=not self.verbose, unit="batch", dynamic_ncols=True)
