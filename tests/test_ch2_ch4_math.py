@@ -1,0 +1,226 @@
+"""The maths of chapters 2 (autoencoders) and 4 (variational inference and the ELBO), against independent oracles.
+
+Chapter 4: the toy models of ``vaelib.toy`` (closed forms) against scipy's adaptive quadrature, Monte Carlo with
+``torch.distributions``, and Bayes' rule evaluated pointwise; the identity log p(x) = ELBO + KL(q || p(z|x)) for
+arbitrary q; Jensen's bound; the ELBO widget's JavaScript (run under Node) against Python.
+Chapter 2: PCA and principal angles (``vaelib.linear``) against scikit-learn and scipy; a linear autoencoder trained
+by gradient descent spans the PCA subspace; an overcomplete one reaches zero error by copying.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+from torch.distributions import Normal, kl_divergence
+
+from vaelib import toy
+from vaelib.widgets import JS_DIR, ELBOExplorer
+
+MODELS = [toy.LinearGaussian(2.0, 0.0, 1.0), toy.LinearGaussian(-0.7, 1.3, 0.4), toy.LinearGaussian(3.0, -2.0, 2.5)]
+RNG = np.random.default_rng(0)
+QS = [(float(m), float(ls)) for m, ls in zip(RNG.normal(0, 1.5, 6), RNG.uniform(-2.0, 1.0, 6))]
+
+
+def _quad(f, lo=-np.inf, hi=np.inf):
+    return integrate.quad(f, lo, hi, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
+
+
+# ---------------------------------------------------------------- chapter 4: the linear-Gaussian toy model
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("x", [-3.0, 0.2, 2.5])
+def test_log_px_closed_form_matches_adaptive_quadrature(model, x):
+    """p(x) = integral p(x|z) p(z) dz, with the integrand from scipy.stats, not from vaelib."""
+    px = _quad(lambda z: stats.norm.pdf(x, model.a * z + model.b, model.s) * stats.norm.pdf(z))
+    assert float(model.log_px(x)) == pytest.approx(math.log(px), abs=1e-8)
+    assert toy.log_px_quadrature(model, x) == pytest.approx(math.log(px), abs=1e-8)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+def test_posterior_is_bayes_rule_pointwise(model):
+    x = 1.1
+    mean, std = model.posterior(x)
+    z = np.linspace(-4, 4, 41)
+    bayes = stats.norm.pdf(x, model.a * z + model.b, model.s) * stats.norm.pdf(z) / math.exp(float(model.log_px(x)))
+    np.testing.assert_allclose(stats.norm.pdf(z, float(mean), float(std)), bayes, rtol=1e-10, atol=1e-14)
+    # and it integrates to one with the mean and variance it claims
+    post = lambda z: stats.norm.pdf(x, model.a * z + model.b, model.s) * stats.norm.pdf(z)  # noqa: E731
+    px = _quad(post)
+    assert _quad(lambda z: z * post(z)) / px == pytest.approx(float(mean), abs=1e-8)
+    assert _quad(lambda z: (z - float(mean)) ** 2 * post(z)) / px == pytest.approx(float(std) ** 2, rel=1e-7)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("mu,log_sigma", QS[:3])
+def test_elbo_terms_match_monte_carlo_with_torch_distributions(model, mu, log_sigma):
+    x, n = 0.8, 400_000
+    q = Normal(torch.tensor(mu, dtype=torch.float64), torch.tensor(math.exp(log_sigma), dtype=torch.float64))
+    z = q.sample(torch.Size([n]))
+    log_lik = Normal(model.a * z + model.b, torch.tensor(model.s, dtype=torch.float64)).log_prob(torch.tensor(x))
+    recon_mc, se = float(log_lik.mean()), float(log_lik.std() / math.sqrt(n))
+    assert float(model.expected_log_likelihood(x, mu, log_sigma)) == pytest.approx(recon_mc, abs=5 * se + 1e-9)
+    kl = kl_divergence(q, Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)))
+    assert float(model.kl_to_prior(mu, log_sigma)) == pytest.approx(float(kl), abs=1e-12)
+    # the ELBO as E_q[log p(x, z) - log q(z)], estimated with the same draws
+    w = log_lik + Normal(0.0, 1.0).log_prob(z) - q.log_prob(z)
+    assert float(model.elbo(x, mu, log_sigma)) == pytest.approx(float(w.mean()), abs=5 * float(w.std()) / math.sqrt(n))
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+@pytest.mark.parametrize("mu,log_sigma", QS)
+def test_gap_is_the_kl_to_the_exact_posterior_for_arbitrary_q(model, mu, log_sigma):
+    """log p(x) - ELBO(q) = KL(q || p(z|x)), the KL from torch.distributions and from scipy quadrature."""
+    x = -1.4
+    gap = float(model.log_px(x) - model.elbo(x, mu, log_sigma))
+    mean, std = model.posterior(x)
+    kl = float(kl_divergence(Normal(torch.tensor(mu), torch.tensor(math.exp(log_sigma))),
+                             Normal(mean.float(), std.float())))
+    assert gap == pytest.approx(kl, rel=1e-5, abs=1e-6)
+    qpdf = lambda z: stats.norm.pdf(z, mu, math.exp(log_sigma))  # noqa: E731
+    kl_quad = _quad(lambda z: qpdf(z) * (stats.norm.logpdf(z, mu, math.exp(log_sigma))
+                                         - stats.norm.logpdf(z, float(mean), float(std))),
+                    mu - 40 * math.exp(log_sigma), mu + 40 * math.exp(log_sigma))
+    assert gap == pytest.approx(kl_quad, abs=1e-8)
+    assert float(model.kl_to_posterior(x, mu, log_sigma)) == pytest.approx(gap, abs=1e-10)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+def test_jensen_bound_holds_and_is_tight_only_at_the_posterior(model):
+    xs = torch.linspace(-4, 4, 9, dtype=torch.float64)
+    mu = torch.as_tensor(RNG.normal(0, 2, (50, 1)))
+    log_sigma = torch.as_tensor(RNG.uniform(-3, 1.5, (50, 1)))
+    elbo = model.elbo(xs, mu, log_sigma)                       # broadcasts to (50, 9)
+    assert elbo.shape == (50, 9)
+    assert bool((elbo < model.log_px(xs)).all())
+    mean, std = model.posterior(xs)
+    np.testing.assert_allclose(model.elbo(xs, mean, torch.log(std)), model.log_px(xs), atol=1e-12)
+    # Jensen's inequality as such: log E_q[p(x,z)/q(z)] >= E_q[log p(x,z)/q(z)], with E_q[p/q] = p(x) by quadrature
+    x, m, ls = 0.5, 0.9, -0.8
+    ratio = lambda z: math.exp(float(model.log_joint(x, z)))  # noqa: E731   q(z) * p(x,z)/q(z)
+    assert math.log(_quad(ratio)) == pytest.approx(float(model.log_px(x)), abs=1e-9)
+    assert float(model.elbo(x, m, ls)) < math.log(_quad(ratio))
+
+
+def test_optimising_q_recovers_the_exact_posterior():
+    model = toy.LinearGaussian(1.5, 0.5, 0.8)
+    x = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    mu = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    ls = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([mu, ls], lr=0.05)
+    for _ in range(1500):
+        opt.zero_grad()
+        (-model.elbo(x, mu, ls).sum()).backward()
+        opt.step()
+    mean, std = model.posterior(x)
+    np.testing.assert_allclose(mu.detach(), mean, atol=1e-4)
+    np.testing.assert_allclose(ls.detach().exp(), std, atol=1e-4)
+
+
+def test_sample_has_the_marginal_of_the_model():
+    model = toy.LinearGaussian(2.0, 1.0, 0.5)
+    z, x = model.sample(200_000, generator=torch.Generator().manual_seed(0))
+    assert float(z.std()) == pytest.approx(1.0, abs=0.01)
+    assert float(x.mean()) == pytest.approx(1.0, abs=0.02)
+    assert float(x.var()) == pytest.approx(4.25, rel=0.02)
+    # Kolmogorov-Smirnov against the closed-form marginal N(b, a^2 + s^2)
+    assert stats.kstest(x[:5000].numpy(), stats.norm(1.0, math.sqrt(4.25)).cdf).pvalue > 1e-3
+
+
+# ---------------------------------------------------------------- chapter 4: the bimodal toy model, by quadrature
+@pytest.mark.parametrize("x", [0.5, 4.0])
+def test_square_model_quadratures_match_scipy(x):
+    model = toy.SquareGaussian(0.5)
+    log_joint = lambda z: stats.norm.logpdf(x, z * z, 0.5) + stats.norm.logpdf(z)  # noqa: E731
+    px = _quad(lambda z: math.exp(log_joint(z)), -12, 12)
+    assert toy.log_px_quadrature(model, x) == pytest.approx(math.log(px), abs=1e-7)
+    mu, ls = 1.3, -1.2
+    sig = math.exp(ls)
+    elbo = _quad(lambda z: stats.norm.pdf(z, mu, sig) * (log_joint(z) - stats.norm.logpdf(z, mu, sig)),
+                 mu - 30 * sig, mu + 30 * sig)
+    assert toy.elbo_quadrature(model, x, mu, ls) == pytest.approx(elbo, abs=1e-8)
+    kl = _quad(lambda z: stats.norm.pdf(z, mu, sig) * (stats.norm.logpdf(z, mu, sig) - log_joint(z) + math.log(px)),
+               mu - 30 * sig, mu + 30 * sig)
+    assert toy.kl_to_posterior_quadrature(model, x, mu, ls) == pytest.approx(kl, abs=1e-7)
+    # the identity holds here too, with neither side in closed form
+    assert toy.log_px_quadrature(model, x) - toy.elbo_quadrature(model, x, mu, ls) == pytest.approx(kl, abs=1e-7)
+
+
+def test_square_model_best_gaussian_misses_one_mode_and_the_gap_is_near_log_2():
+    from scipy.optimize import minimize
+
+    model, x = toy.SquareGaussian(0.5), 4.0
+    res = minimize(lambda p: -toy.elbo_quadrature(model, x, p[0], p[1]), [1.0, -1.0])
+    gap = toy.log_px_quadrature(model, x) + res.fun
+    assert abs(res.x[0]) == pytest.approx(2.0, abs=0.1)          # one mode, at about sqrt(x)
+    assert gap == pytest.approx(math.log(2), abs=0.02)          # half of the posterior's mass is missed
+    assert gap > 0.6
+
+
+def test_gauss_hermite_elbo_is_exact_for_the_linear_model():
+    model = toy.LinearGaussian(-1.2, 0.3, 0.7)
+    for mu, ls in QS:
+        assert toy.elbo_quadrature(model, 0.9, mu, ls, n=5) == pytest.approx(float(model.elbo(0.9, mu, ls)), abs=1e-10)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda: toy.LinearGaussian(a=0.0), "a must be a non-zero"),
+    (lambda: toy.LinearGaussian(s=-1.0), "s must be a positive"),
+    (lambda: toy.SquareGaussian(s=0.0), "s must be a positive"),
+    (lambda: toy.LinearGaussian().sample(0), "n must be a positive"),
+    (lambda: toy.log_px_quadrature(toy.SquareGaussian(), 1.0, lo=1.0, hi=-1.0), "lo < hi"),
+    (lambda: ELBOExplorer(s=0.0), "s must be a positive"),
+    (lambda: ELBOExplorer(z_extent=-1.0), "z_extent must be a positive"),
+    (lambda: ELBOExplorer(mu=float("nan")), "mu must be a finite"),
+])
+def test_bad_input_raises_a_clear_value_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+# ---------------------------------------------------------------- chapter 4: the ELBO widget
+def test_elbo_widget_quantities_satisfy_the_identity():
+    w = ELBOExplorer(a=1.7, b=-0.4, s=0.6, x=2.2, mu=-0.3, log_sigma=0.4)
+    q = w.quantities()
+    assert q["elbo"] == pytest.approx(q["recon"] - q["klPrior"], abs=1e-12)
+    assert q["gap"] == pytest.approx(q["klPost"], abs=1e-10)
+    assert q["gap"] > 0
+
+
+def test_elbo_js_follows_the_widget_conventions():
+    src = (JS_DIR / "elbo.js").read_text()
+    assert ELBOExplorer._esm == src
+    assert "export default" in src and "render(" in src
+    assert 'data-vaelib-widget": "elbo"' in src
+    assert 'type: "range"' in src and '"label", { for: id }' in src and 'role: "img"' in src and "aria-label" in src
+    assert "model.save_changes()" in src
+    assert not re.search(r"\bimport\b[^;]*from", src), "no imports: the widget must not fetch anything"
+    assert not re.search(r"https?://", src), "no external URLs"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_elbo_javascript_computes_the_same_numbers_as_python(tmp_path):
+    """Run elbo.js's own toyQuantities under Node for many parameter settings and compare with vaelib.toy."""
+    cases = [dict(a=float(a), b=float(b), s=float(s), x=float(x), mu=float(m), log_sigma=float(ls))
+             for a, b, s, x, m, ls in zip(RNG.choice([-2.5, -0.6, 0.8, 2.0, 3.1], 12), RNG.normal(0, 1, 12),
+                                          RNG.uniform(0.2, 2.0, 12), RNG.normal(0, 3, 12), RNG.normal(0, 2, 12),
+                                          RNG.uniform(-3, 1.5, 12))]
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    shutil.copy(JS_DIR / "elbo.js", tmp_path / "elbo.mjs")
+    (tmp_path / "run.mjs").write_text(
+        'import { toyQuantities } from "./elbo.mjs";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'console.log(JSON.stringify(JSON.parse(readFileSync(process.argv[2], "utf8")).map(toyQuantities)));\n')
+    out = subprocess.run(["node", str(tmp_path / "run.mjs"), str(tmp_path / "cases.json")],
+                         capture_output=True, text=True, check=True, timeout=60)
+    for case, got in zip(cases, json.loads(out.stdout)):
+        want = ELBOExplorer(case["a"], case["b"], case["s"], x=case["x"], mu=case["mu"],
+                            log_sigma=case["log_sigma"]).quantities()
+        assert set(got) == set(want)
+        for k in want:
+            assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-9), k
