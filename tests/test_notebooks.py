@@ -119,8 +119,9 @@ def test_metadata_asks_colab_for_a_gpu(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_training_chapters_use_pick_device(path):
     code = "\n".join(c.source for c in load(path).cells if c.cell_type == "code")
-    # vaelib's trainer: `vaelib.fit(`, `cached_fit(`, or a bare `fit(` imported from vaelib (not scikit-learn's `.fit(`).
-    if re.search(r"\bvaelib\.fit\(|\bcached_fit\(|(?<![.\w])fit\(", code):
+    # vaelib's trainer: `vaelib.fit(`, `cached_fit(`, or `fit` imported from vaelib (not scikit-learn's `.fit(`, not a
+    # chapter's own `def fit`).
+    if re.search(r"\bvaelib\.(?:cached_)?fit\(|\bcached_fit\(|^from vaelib(?:\.train)? import [^\n]*\bfit\b", code, re.M):
         assert "pick_device(" in code, f"{path.name} trains a model but never calls vaelib.pick_device()"
 
 
