@@ -74,7 +74,7 @@ export default {
       values[name] = value;
     }
     const readout = make("div", { class: "vaelib-kl-readout", "aria-live": "polite" });
-    readout.style.cssText = "font-variant-numeric:tabular-nums;max-width:20rem;line-height:1.5";
+    readout.style.cssText = "font-variant-numeric:tabular-nums;max-width:22rem;line-height:1.5;white-space:pre-line";
     side.appendChild(readout);
     root.append(canvas, side);
     el.appendChild(root);
@@ -155,8 +155,8 @@ export default {
       });
 
       readout.textContent =
-        `forward KL(p \u2016 q) = ${kl.forward.toFixed(3)} nats (mass-covering: large where q misses mass of p). ` +
-        `reverse KL(q \u2016 p) = ${kl.reverse.toFixed(3)} nats (mode-seeking: large where q puts mass that p lacks).`;
+        `forward KL(p \u2016 q) = ${kl.forward.toFixed(3)} nats\n(large where q misses mass of p: mass-covering)\n` +
+        `reverse KL(q \u2016 p) = ${kl.reverse.toFixed(3)} nats\n(large where q puts mass that p lacks: mode-seeking)`;
       canvas.setAttribute("aria-label",
         `Densities over x from ${lo} to ${hi}: the target p, a mixture of ${p.means.length} Gaussians with means ` +
         `${p.means.map((m) => m.toFixed(1)).join(", ")} (blue, filled), and q, a Gaussian with mean ${q.mu.toFixed(2)} ` +
