@@ -260,3 +260,86 @@ class ELBOExplorer(anywidget.AnyWidget):
                    klPost=toy.kl_to_posterior(self.x, self.mu, self.log_sigma), postMean=m, postStd=std)
         out["gap"] = out["logpx"] - out["elbo"]
         return {k: float(v) for k, v in out.items()}
+
+
+class ImageSliderExplorer(anywidget.AnyWidget):
+    """A slider over F precomputed frames, each a row of N greyscale images (e.g. reconstructions per code size).
+
+    ``ImageSliderExplorer(frames, frame_labels, reference=None, ...)``: ``frames`` (F, N, H, W) or (F, N, 1, H, W)
+    with values in [0, 1] (clipped), stored as 8-bit grey levels in base64; ``frame_labels`` the F readouts;
+    ``reference`` (N, H, W) an optional row drawn above (e.g. the inputs). The JavaScript (``js/imageslider.js``)
+    only picks and draws a frame, so the widget responds on a static page. ``description`` starts the image's
+    alt text, which ends with the current frame's label.
+    """
+
+    _esm = _js("imageslider")
+    frames = traitlets.Unicode("").tag(sync=True)
+    n_frames = traitlets.Int(1).tag(sync=True)
+    n_images = traitlets.Int(1).tag(sync=True)
+    height = traitlets.Int(28).tag(sync=True)
+    width = traitlets.Int(28).tag(sync=True)
+    reference = traitlets.Unicode("").tag(sync=True)
+    frame_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    index = traitlets.Int(0).tag(sync=True)
+    slider_label = traitlets.Unicode("frame").tag(sync=True)
+    reference_label = traitlets.Unicode("input").tag(sync=True)
+    frame_row_label = traitlets.Unicode("output").tag(sync=True)
+    description = traitlets.Unicode("Images").tag(sync=True)
+
+    def __init__(self, frames, frame_labels, reference=None, *, index: int = 0, slider_label: str = "frame",
+                 reference_label: str = "input", frame_row_label: str = "output", description: str = "Images",
+                 **kwargs):
+        frames = self.to_uint8(frames, "frames")
+        if frames.ndim == 5 and frames.shape[2] == 1:
+            frames = frames[:, :, 0]
+        if frames.ndim != 4 or 0 in frames.shape:
+            raise ValueError(f"frames must have shape (F, N, H, W) or (F, N, 1, H, W); got {frames.shape}")
+        f, n, h, w = frames.shape
+        labels = [str(s) for s in frame_labels]
+        if len(labels) != f:
+            raise ValueError(f"frame_labels must have one label per frame ({f}); got {len(labels)}")
+        ref = ""
+        if reference is not None:
+            reference = self.to_uint8(reference, "reference")
+            if reference.size != n * h * w:
+                raise ValueError(f"reference must hold N = {n} images of {h} x {w} pixels; got shape {reference.shape}")
+            ref = self.b64(reference.reshape(n, h, w))
+        if not 0 <= int(index) < f:
+            raise ValueError(f"index must be in [0, {f - 1}]; got {index}")
+        super().__init__(frames=self.b64(frames), n_frames=f, n_images=n, height=h, width=w, reference=ref,
+                         frame_labels=labels, index=int(index), slider_label=str(slider_label),
+                         reference_label=str(reference_label), frame_row_label=str(frame_row_label),
+                         description=str(description), **kwargs)
+
+    @staticmethod
+    def to_uint8(values, name: str = "images"):
+        """Values in [0, 1] (a tensor or array) as uint8 grey levels round(255 v), clipped to [0, 255]."""
+        import numpy as np
+        import torch
+
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        values = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite numbers in [0, 1]")
+        return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+    @staticmethod
+    def b64(values) -> str:
+        import base64
+
+        import numpy as np
+
+        return base64.b64encode(np.ascontiguousarray(values, dtype=np.uint8).tobytes()).decode("ascii")
+
+    def frame(self, k: int):
+        """Frame k as a uint8 array (N, H, W), decoded from the embedded state (what the JavaScript draws)."""
+        import base64
+
+        import numpy as np
+
+        if not 0 <= int(k) < self.n_frames:
+            raise ValueError(f"k must be in [0, {self.n_frames - 1}]; got {k}")
+        data = np.frombuffer(base64.b64decode(self.frames), dtype=np.uint8)
+        return data.reshape(self.n_frames, self.n_images, self.height, self.width)[int(k)]
+
