@@ -208,6 +208,26 @@ def test_keyboard_interrupt_keeps_last_completed_epoch(digits, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_interrupt_during_test_evaluation_leaves_a_consistent_history(digits, monkeypatch):
+    good = small_vae()
+    fit(good, digits[0], epochs=2, test=digits[1], verbose=False)
+    calls = []
+    original = Trainer._evaluate
+
+    def evaluate(self, x):
+        calls.append(1)
+        if len(calls) == 3:  # the test pass after the 3rd epoch's training
+            raise KeyboardInterrupt
+        return original(self, x)
+
+    monkeypatch.setattr(Trainer, "_evaluate", evaluate)
+    model = small_vae()
+    h = fit(model, digits[0], epochs=4, test=digits[1], verbose=False)
+    lengths = {len(h.train_loss), len(h.test_loss), len(h.epoch_seconds), len(h.train_recon), len(h.train_kl)}
+    assert lengths == {2}
+    assert_same_weights(weights(good), weights(model))
+
+
 def _epoch_inputs(monkeypatch):
     seen = []
     original = Trainer._train_epoch

@@ -292,13 +292,20 @@ class Trainer:
             return torch.bernoulli(x, generator=gen)
         return (torch.rand(x.shape, generator=gen, device=gen.device).to(x.device) < x).float()
 
-    def _snapshot(self) -> tuple[dict, dict]:
+    def _snapshot(self) -> tuple[dict, dict, dict]:
+        """Copies of the weights and optimiser state, and the length of each list in the history."""
         model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        return model, copy.deepcopy(self.optimizer.state_dict())
+        lengths = {f.name: len(getattr(self.history, f.name)) for f in fields(self.history)}
+        return model, copy.deepcopy(self.optimizer.state_dict()), lengths
 
-    def _restore(self, snapshot) -> None:
-        self.model.load_state_dict(snapshot[0])
-        self.optimizer.load_state_dict(snapshot[1])
+    def _restore(self, snapshot) -> int:
+        """Back to a snapshot: weights, optimiser state, and the history as it was. Returns the epochs completed."""
+        model, optimizer, lengths = snapshot
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(optimizer)
+        for name, n in lengths.items():
+            del getattr(self.history, name)[n:]
+        return len(self.history.train_loss)
 
     # ---- the loop
     def fit(self, train, epochs: int, test=None) -> History:
@@ -341,28 +348,29 @@ class Trainer:
                     if self.checkpoint is not None:
                         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
         except TrainingDiverged as err:
-            self._restore(good)
+            completed = self._restore(good)
             bar.close()
             raise TrainingDiverged(f"training stopped in epoch {done + epoch + 1}: {err}. The model has the weights "
-                                   f"of the last completed epoch ({done + epoch}). Try a smaller learning rate.") from None
+                                   f"of the last completed epoch ({completed}). Try a smaller learning rate.") from None
         except KeyboardInterrupt:
-            self._restore(good)
+            completed = self._restore(good)
             bar.close()
             print(f"Training interrupted in epoch {done + epoch + 1}: the model keeps the weights of the last "
-                  f"completed epoch ({done + epoch}); returning the history so far.", file=sys.stderr)
+                  f"completed epoch ({completed}); returning the history so far.", file=sys.stderr)
             return self.history
         bar.close()
         return self.history
 
     def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test) -> None:
         h = self.history
-        h.train_loss.append(loss)
-        h.epoch_seconds.append(seconds)
+        test_loss = self._evaluate(x_test) if x_test is not None else None
+        if test_loss is not None:
+            h.test_loss.append(test_loss)
         if self.vae:
             h.train_recon.append(recon)
             h.train_kl.append(kl)
-        if x_test is not None:
-            h.test_loss.append(self._evaluate(x_test))
+        h.epoch_seconds.append(seconds)
+        h.train_loss.append(loss)  # last: the number of completed epochs is len(train_loss)
 
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
