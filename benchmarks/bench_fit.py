@@ -18,7 +18,9 @@ costs 2*i*o FLOPs per example forward, 2*i*o for its weight gradient and 2*i*o f
 first layer, whose input needs no gradient. For 784-400-(20, 20)-400-784 that is 3.28 MFLOP per example, 196.8
 GFLOP per epoch of 60,000 images. Element-wise work (activations, losses, Adam) is not counted.
 
-Run: ``make bench`` or ``python benchmarks/bench_fit.py [--epochs 3] [--root DIR]`` (root default: $VAELIB_DATA).
+Run: ``make bench`` or ``python benchmarks/bench_fit.py [--epochs 3] [--root DIR] [--breakdown]``
+(root default: $VAELIB_DATA). Timings are only meaningful on an otherwise idle machine: with two OpenMP threads on
+two cores, any other busy process slows both loops many times over.
 """
 from __future__ import annotations
 
@@ -155,10 +157,24 @@ def run_fit(epochs: int, init: dict) -> tuple[list[float], float, float, vaelib.
     return history.epoch_seconds, setup, total, model
 
 
+def dataloader_pass(root: str) -> float:
+    """Seconds for one epoch of the canonical DataLoader with nothing else: its data-loading cost."""
+    from torchvision import datasets, transforms
+
+    dataset = datasets.MNIST(root, train=True, download=True, transform=transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=128, shuffle=True)
+    t = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--root", default=None, help="data folder in torchvision layout (default: $VAELIB_DATA)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time one pass of the canonical DataLoader alone (no model): its data-loading share")
     args = parser.parse_args()
     root = str(data_root(args.root))
     os.environ["VAELIB_DATA"] = root
@@ -192,6 +208,10 @@ def main() -> None:
     print(f"\nspeed-up (canonical s/epoch / fit s/epoch): {ratio:.2f}x   "
           f"(fit including its data checks and transfer: {can_mean * args.epochs / fit_total:.2f}x)")
     print(f"test loss difference (fit - canonical): {fit_loss - can_loss:+.2f} nats")
+    if args.breakdown:
+        loading = dataloader_pass(root)
+        print(f"canonical breakdown: DataLoader + ToTensor alone {loading:.2f} s/epoch, "
+              f"the rest (model, loss, Adam, loss.item()) {can_mean - loading:.2f} s/epoch")
     print(f"target >= 3x at equal test loss (within 1 nat): speed {'met' if ratio >= 3 else 'NOT met'}, "
           f"loss {'met' if abs(fit_loss - can_loss) <= 1 else 'NOT met'}")
 
