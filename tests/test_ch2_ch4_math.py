@@ -168,6 +168,34 @@ def test_gauss_hermite_elbo_is_exact_for_the_linear_model():
         assert toy.elbo_quadrature(model, 0.9, mu, ls, n=5) == pytest.approx(float(model.elbo(0.9, mu, ls)), abs=1e-10)
 
 
+@pytest.mark.parametrize("mu,log_sigma", [(2.6, 0.99), (-4.0, 1.2), (0.3, -3.0)])
+def test_kl_quadrature_matches_the_closed_form_also_for_wide_or_narrow_q(mu, log_sigma):
+    model = toy.LinearGaussian(2.0, 0.5, 1.0)
+    assert toy.kl_to_posterior_quadrature(model, 1.5, mu, log_sigma) == pytest.approx(
+        float(model.kl_to_posterior(1.5, mu, log_sigma)), abs=1e-9)
+
+
+def test_vectorised_quadratures_match_the_scalar_ones_and_are_differentiable():
+    model = toy.SquareGaussian(0.4)
+    xs = torch.tensor([-0.5, 0.7, 3.0], dtype=torch.float64)
+    batch = toy.log_px_quadrature(model, xs, n=4001)
+    assert batch.shape == (3,)
+    for x, v in zip(xs.tolist(), batch.tolist()):
+        assert v == pytest.approx(toy.log_px_quadrature(model, x, n=4001), abs=1e-12)
+    mu = torch.tensor([0.1, 0.8, 1.5], dtype=torch.float64, requires_grad=True)
+    ls = torch.tensor([-0.5, -1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    elbo = toy.elbo_gauss_hermite(model, xs, mu, ls, n=5)
+    for i in range(3):
+        assert float(elbo[i]) == pytest.approx(toy.elbo_quadrature(model, float(xs[i]), mu[i].item(), ls[i].item()),
+                                               abs=1e-10)
+    elbo.sum().backward()
+    eps = 1e-6   # the gradient against central finite differences
+    for i in range(3):
+        up = toy.elbo_quadrature(model, float(xs[i]), mu[i].item() + eps, ls[i].item())
+        down = toy.elbo_quadrature(model, float(xs[i]), mu[i].item() - eps, ls[i].item())
+        assert float(mu.grad[i]) == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-6)
+
+
 @pytest.mark.parametrize("bad,match", [
     (lambda: toy.LinearGaussian(a=0.0), "a must be a non-zero"),
     (lambda: toy.LinearGaussian(s=-1.0), "s must be a positive"),

@@ -142,13 +142,18 @@ def _grid(lo: float, hi: float, n: int) -> torch.Tensor:
     return torch.linspace(float(lo), float(hi), int(n), dtype=torch.float64)
 
 
-def log_px_quadrature(model, x: float, lo: float = -12.0, hi: float = 12.0, n: int = 20001) -> float:
-    """log p(x) = log integral p(x, z) dz by the trapezoidal rule on n points of [lo, hi] (in log space), in nats."""
+def log_px_quadrature(model, x, lo: float = -12.0, hi: float = 12.0, n: int = 20001):
+    """log p(x) = log integral p(x, z) dz by the trapezoidal rule on n points of [lo, hi] (in log space), in nats.
+
+    ``x`` a float (returns a float) or a 1-D tensor of observations (returns a tensor of the same shape).
+    """
     z = _grid(lo, hi, n)
-    lj = model.log_joint(float(x), z)
     w = torch.full_like(z, (hi - lo) / (n - 1))
     w[0] = w[-1] = w[0] / 2
-    return float(torch.logsumexp(lj + torch.log(w), 0))
+    if isinstance(x, torch.Tensor) and x.dim() > 0:
+        lj = model.log_joint(x.double().reshape(-1, 1), z)                # (N, n)
+        return torch.logsumexp(lj + torch.log(w), -1).reshape(x.shape)
+    return float(torch.logsumexp(model.log_joint(float(x), z) + torch.log(w), 0))
 
 
 def posterior_on_grid(model, x: float, lo: float = -12.0, hi: float = 12.0, n: int = 20001):
@@ -157,25 +162,41 @@ def posterior_on_grid(model, x: float, lo: float = -12.0, hi: float = 12.0, n: i
     return z, torch.exp(model.log_joint(float(x), z) - log_px_quadrature(model, x, lo, hi, n))
 
 
-def elbo_quadrature(model, x: float, mu: float, log_sigma: float, n: int = 101) -> float:
-    """ELBO(q) = E_q[log p(x, z)] + H[q] for q = N(mu, sigma^2), with Gauss-Hermite quadrature of n nodes, in nats.
+def elbo_gauss_hermite(model, x, mu, log_sigma, n: int = 101) -> torch.Tensor:
+    """ELBO(q) = E_q[log p(x, z)] + H[q] for q = N(mu, sigma^2), by Gauss-Hermite quadrature with n nodes, in nats.
 
-    H[q] = 0.5 log(2 pi e sigma^2) is the entropy of q. Exact for a log-joint that is a polynomial in z of degree < 2n.
+    H[q] = 0.5 log(2 pi e sigma^2) is the entropy of q. ``x``, ``mu``, ``log_sigma`` broadcast against each other;
+    differentiable in all three (so it can be maximised by gradient ascent). Exact when the log-joint is a
+    polynomial in z of degree < 2n.
     """
     import numpy as np
 
     t, w = np.polynomial.hermite_e.hermegauss(int(n))      # nodes/weights for the weight exp(-t^2 / 2)
-    t, w = torch.as_tensor(t), torch.as_tensor(w / math.sqrt(2 * math.pi))
-    sigma = math.exp(float(log_sigma))
-    expected = float((w * model.log_joint(float(x), float(mu) + sigma * t)).sum())
-    return expected + 0.5 * (LOG_2PI + 1.0) + float(log_sigma)
+    t = torch.as_tensor(t)
+    w = torch.as_tensor(w / math.sqrt(2 * math.pi))
+    x, mu, log_sigma = _t(x), _t(mu), _t(log_sigma)
+    z = mu.unsqueeze(-1) + torch.exp(log_sigma).unsqueeze(-1) * t            # (..., n)
+    expected = (w * model.log_joint(x.unsqueeze(-1), z)).sum(-1)
+    return expected + 0.5 * (LOG_2PI + 1.0) + log_sigma
+
+
+def elbo_quadrature(model, x: float, mu: float, log_sigma: float, n: int = 101) -> float:
+    """:func:`elbo_gauss_hermite` for one observation and one q, as a float (nats)."""
+    return float(elbo_gauss_hermite(model, float(x), float(mu), float(log_sigma), n))
 
 
 def kl_to_posterior_quadrature(model, x: float, mu: float, log_sigma: float,
-                               lo: float = -12.0, hi: float = 12.0, n: int = 20001) -> float:
-    """KL(q || p(z|x)) = integral q log(q / p(z|x)) dz by the trapezoidal rule, for q = N(mu, sigma^2), in nats."""
+                               lo: float | None = None, hi: float | None = None, n: int = 20001) -> float:
+    """KL(q || p(z|x)) = integral q log(q / p(z|x)) dz by the trapezoidal rule, for q = N(mu, sigma^2), in nats.
+
+    The posterior is p(x, z) / p(x) with p(x) from :func:`log_px_quadrature` on the same grid. By default the grid
+    covers [-12, 12] and 15 standard deviations of q on either side of mu.
+    """
+    sigma = math.exp(float(log_sigma))
+    lo = min(-12.0, float(mu) - 15 * sigma) if lo is None else float(lo)
+    hi = max(12.0, float(mu) + 15 * sigma) if hi is None else float(hi)
     z = _grid(lo, hi, n)
-    log_q = log_normal(z, float(mu), math.exp(2 * float(log_sigma)))
+    log_q = log_normal(z, float(mu), sigma ** 2)
     log_post = model.log_joint(float(x), z) - log_px_quadrature(model, x, lo, hi, n)
     f = torch.exp(log_q) * (log_q - log_post)
     return float(torch.trapezoid(f, z))
