@@ -7,12 +7,15 @@ __version__ = "0.1.0"
 
 from .models import VAE, Autoencoder, ConvVAE, build_model
 from .losses import (
+    active_units,
     elbo,
     elbo_terms,
     gaussian_kl,
     iwae_log_likelihood,
     log_likelihood,
     reconstruction_loss,
+    reparameterized_gradient,
+    score_function_gradient,
 )
 from .data import ImageData, load_dataset
 from .train import (

@@ -125,3 +125,74 @@ def gaussian_kl_two(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tens
                          f"{tuple(mu_q.shape)}, {tuple(logvar_q.shape)}, {tuple(mu_p.shape)}, {tuple(logvar_p.shape)}")
     kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0)
     return kl if per_dim else kl.sum(-1)
+
+
+# ----------------------------------------------------------------------- gradient estimators (chapter 5)
+
+
+def _gaussian_params(mu, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    mu, sigma = torch.as_tensor(mu), torch.as_tensor(sigma)
+    mu = mu if mu.is_floating_point() else mu.to(torch.get_default_dtype())
+    sigma = sigma.to(mu.dtype)
+    if mu.dim() == 0 or mu.shape != sigma.shape:
+        raise ValueError(f"mu and sigma must be tensors of one shape (..., D); got {tuple(mu.shape)} and "
+                         f"{tuple(sigma.shape)}")
+    if not bool((sigma > 0).all()) or not bool(torch.isfinite(mu).all() & torch.isfinite(sigma).all()):
+        raise ValueError("sigma must be positive and mu and sigma finite")
+    return mu.detach(), sigma.detach()
+
+
+def _values(f, z: torch.Tensor, batch_shape) -> torch.Tensor:
+    fz = f(z)
+    if not isinstance(fz, torch.Tensor) or fz.shape != (z.shape[0], *batch_shape):
+        got = tuple(fz.shape) if isinstance(fz, torch.Tensor) else type(fz).__name__
+        raise ValueError(f"f must map z of shape {tuple(z.shape)} to one value per sample, shape "
+                         f"{(z.shape[0], *batch_shape)}; got {got}")
+    return fz
+
+
+def reparameterized_gradient(f, mu, sigma, n: int, generator: torch.Generator | None = None):
+    """``n`` single-sample reparameterisation estimates of the gradient of E_{z ~ N(mu, diag sigma^2)}[f(z)].
+
+    z = mu + sigma * eps with eps ~ N(0, I), so the chain rule gives d f(z)/d mu = f'(z) and d f(z)/d sigma = f'(z) * eps.
+    ``f`` (differentiable) maps z of shape (n, *mu.shape) to one value per sample, shape (n, *mu.shape[:-1]); each
+    value may depend only on its own row of z. ``mu``, ``sigma``: (..., D) with sigma > 0.
+    Returns (g_mu, g_sigma), each (n, *mu.shape); their mean over the first dimension is the n-sample estimate.
+    """
+    mu, sigma = _gaussian_params(mu, sigma)
+    eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    z = (mu + sigma * eps).requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(_values(f, z, mu.shape[:-1]).sum(), z)
+    return grad, grad * eps
+
+
+@torch.no_grad()
+def score_function_gradient(f, mu, sigma, n: int, generator: torch.Generator | None = None, baseline: float = 0.0):
+    """``n`` single-sample score-function (REINFORCE) estimates of the gradient of E_{z ~ N(mu, diag sigma^2)}[f(z)].
+
+    grad = (f(z) - baseline) * grad log q(z), with, for eps = (z - mu) / sigma,
+    d log q / d mu = eps / sigma and d log q / d sigma = (eps^2 - 1) / sigma. Only values of ``f`` are needed (no
+    derivative). A constant ``baseline`` leaves the estimator unbiased, since E[grad log q] = 0.
+    Shapes as in :func:`reparameterized_gradient`; returns (g_mu, g_sigma), each (n, *mu.shape).
+    """
+    mu, sigma = _gaussian_params(mu, sigma)
+    eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    weight = (_values(f, mu + sigma * eps, mu.shape[:-1]) - baseline).unsqueeze(-1)
+    return weight * eps / sigma, weight * (eps ** 2 - 1) / sigma
+
+
+@torch.no_grad()
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000):
+    """Burda et al. (2015)'s active units: latent dimension j is active when A_j = Var_x(E_q[z_j | x]) > threshold.
+
+    E_q[z_j | x] is the encoder mean mu_j(x); the variance is taken over the examples ``x`` (N >= 2, any shape the
+    model accepts). Returns (count, A): the number of active dimensions and A, shape (latent_dim,).
+    """
+    if x.shape[0] < 2:
+        raise ValueError(f"active_units needs at least 2 examples to measure a variance; got {x.shape[0]}")
+    if not threshold >= 0:
+        raise ValueError(f"threshold must be a number >= 0; got {threshold}")
+    mu = torch.cat([model.encode(xb)[0] for xb in x.split(batch_size)])
+    activity = mu.var(0, unbiased=False)
+    return int((activity > threshold).sum()), activity

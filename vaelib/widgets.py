@@ -343,3 +343,108 @@ class ImageSliderExplorer(anywidget.AnyWidget):
         data = np.frombuffer(base64.b64decode(self.frames), dtype=np.uint8)
         return data.reshape(self.n_frames, self.n_images, self.height, self.width)[int(k)]
 
+
+
+class ReparamExplorer(anywidget.AnyWidget):
+    """The reparameterisation z = mu + sigma * eps in two dimensions, for a fixed cloud of noise eps ~ N(0, I).
+
+    ``ReparamExplorer(mu=(0, 0), sigma=(1, 1), n=300, seed=0)`` draws the ``n`` noise points once (NumPy, ``seed``)
+    and embeds them; the sliders move mu and sigma and the JavaScript (``js/reparam.js``) moves the same points, draws
+    q = N(mu, diag sigma^2) against the prior N(0, I) and prints KL(q || p) in closed form (nats) and the cloud's
+    mean and standard deviation. :meth:`quantities` computes the same numbers in Python with ``vaelib.gaussian_kl``.
+    """
+
+    _esm = _js("reparam")
+    mu1 = traitlets.Float(0.0).tag(sync=True)
+    mu2 = traitlets.Float(0.0).tag(sync=True)
+    sigma1 = traitlets.Float(1.0).tag(sync=True)
+    sigma2 = traitlets.Float(1.0).tag(sync=True)
+    eps = traitlets.List(traitlets.Float()).tag(sync=True)
+    extent = traitlets.Float(4.0).tag(sync=True)
+    n_lines = traitlets.Int(12).tag(sync=True)
+
+    def __init__(self, mu=(0.0, 0.0), sigma=(1.0, 1.0), *, n: int = 300, seed: int = 0, extent: float = 4.0,
+                 n_lines: int = 12, **kwargs):
+        import numpy as np
+
+        if len(mu) != 2 or len(sigma) != 2:
+            raise ValueError(f"mu and sigma must each hold 2 numbers; got {list(mu)} and {list(sigma)}")
+        sigma = [_check_positive("sigma", s) for s in sigma]
+        if not 1 <= int(n) <= 5000:
+            raise ValueError(f"n must be an integer from 1 to 5000; got {n}")
+        eps = np.random.default_rng(seed).standard_normal((int(n), 2)).round(4)
+        super().__init__(mu1=float(mu[0]), mu2=float(mu[1]), sigma1=sigma[0], sigma2=sigma[1],
+                         eps=eps.reshape(-1).tolist(), extent=_check_positive("extent", extent),
+                         n_lines=max(0, int(n_lines)), **kwargs)
+
+    def quantities(self) -> dict:
+        """What the widget prints, from Python: samples z (n, 2), their mean and std, KL per dimension and in total."""
+        import torch
+
+        from .losses import gaussian_kl
+
+        eps = torch.tensor(self.eps, dtype=torch.float64).reshape(-1, 2)
+        mu = torch.tensor([self.mu1, self.mu2], dtype=torch.float64)
+        sigma = torch.tensor([self.sigma1, self.sigma2], dtype=torch.float64)
+        z = mu + sigma * eps
+        kl_dims = gaussian_kl(mu[None], 2 * sigma.log()[None], per_dim=True)[0]
+        return {"z": z.reshape(-1).tolist(), "mean": z.mean(0).tolist(), "std": z.std(0, unbiased=False).tolist(),
+                "klDims": kl_dims.tolist(), "kl": float(kl_dims.sum())}
+
+
+class BetaExplorer(anywidget.AnyWidget):
+    """A slider over VAEs trained with different beta: the reconstruction/KL trade-off, the KL of each latent
+    dimension (active units filled), and reconstructions and prior samples, all precomputed in Python.
+
+    ``BetaExplorer(betas, recon, kl, kl_dims, dim_active, inputs, reconstructions, samples, index=0)``:
+    ``betas`` (F,); ``recon`` and ``kl`` (F,) in nats per example; ``kl_dims`` (F, D) in nats; ``dim_active`` (F, D)
+    booleans (e.g. ``vaelib.active_units``' activity > 0.01); ``inputs`` (N, H, W) or (N, 1, H, W) in [0, 1];
+    ``reconstructions`` and ``samples`` (F, N, ...) in [0, 1]. Images are stored as 8-bit grey levels in base64; the
+    JavaScript (``js/beta.js``) only draws, so the widget responds on a static page.
+    """
+
+    _esm = _js("beta")
+    betas = traitlets.List(traitlets.Float()).tag(sync=True)
+    recon = traitlets.List(traitlets.Float()).tag(sync=True)
+    kl = traitlets.List(traitlets.Float()).tag(sync=True)
+    active = traitlets.List(traitlets.Int()).tag(sync=True)
+    kl_dims = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
+    dim_active = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
+    images = traitlets.Unicode("").tag(sync=True)
+    inputs = traitlets.Unicode("").tag(sync=True)
+    n_images = traitlets.Int(1).tag(sync=True)
+    height = traitlets.Int(28).tag(sync=True)
+    width = traitlets.Int(28).tag(sync=True)
+    index = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, betas, recon, kl, kl_dims, dim_active, inputs, reconstructions, samples, *, index: int = 0,
+                 **kwargs):
+        import numpy as np
+
+        betas, recon, kl = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (betas, recon, kl))
+        f = len(betas)
+        kl_dims = np.asarray(kl_dims, dtype=np.float64)
+        dim_active = np.asarray(dim_active, dtype=bool)
+        if f == 0 or len(recon) != f or len(kl) != f or kl_dims.ndim != 2 or kl_dims.shape[0] != f \
+                or dim_active.shape != kl_dims.shape:
+            raise ValueError(f"betas, recon, kl must have one entry per VAE and kl_dims, dim_active shape (F, D); got "
+                             f"{len(betas)}, {len(recon)}, {len(kl)}, {kl_dims.shape}, {dim_active.shape}")
+        if not (np.isfinite(betas).all() and np.isfinite(recon).all() and np.isfinite(kl).all()
+                and np.isfinite(kl_dims).all()) or (betas < 0).any():
+            raise ValueError("betas (>= 0), recon, kl and kl_dims must be finite numbers")
+        to_uint8 = ImageSliderExplorer.to_uint8
+        inputs = to_uint8(inputs, "inputs")
+        inputs = inputs.reshape(inputs.shape[0], *inputs.shape[-2:])
+        n, h, w = inputs.shape
+        rec, smp = to_uint8(reconstructions, "reconstructions"), to_uint8(samples, "samples")
+        if rec.size != f * n * h * w or smp.size != f * n * h * w:
+            raise ValueError(f"reconstructions and samples must hold F x N = {f} x {n} images of {h} x {w} pixels; "
+                             f"got shapes {rec.shape} and {smp.shape}")
+        both = np.stack([rec.reshape(f, n, h, w), smp.reshape(f, n, h, w)], axis=1)   # (F, 2, N, H, W)
+        if not 0 <= int(index) < f:
+            raise ValueError(f"index must be in [0, {f - 1}]; got {index}")
+        super().__init__(betas=betas.tolist(), recon=recon.tolist(), kl=kl.tolist(),
+                         active=dim_active.sum(1).astype(int).tolist(), kl_dims=kl_dims.tolist(),
+                         dim_active=dim_active.astype(int).tolist(), images=ImageSliderExplorer.b64(both),
+                         inputs=ImageSliderExplorer.b64(inputs), n_images=n, height=h, width=w, index=int(index),
+                         **kwargs)
