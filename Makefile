@@ -45,7 +45,7 @@ test-unit: venv
 	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 
 # The whole suite: unit tests, then the browser tests against the built book.
-test: test-unit
+test: test-unit test-browser
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py
