@@ -168,12 +168,13 @@ def reparameterized_gradient(f, mu, sigma, n: int, generator: torch.Generator | 
 
 
 @torch.no_grad()
-def score_function_gradient(f, mu, sigma, n: int, generator: torch.Generator | None = None, baseline: float = 0.0):
+def score_function_gradient(f, mu, sigma, n: int, generator: torch.Generator | None = None, baseline=0.0):
     """``n`` single-sample score-function (REINFORCE) estimates of the gradient of E_{z ~ N(mu, diag sigma^2)}[f(z)].
 
     grad = (f(z) - baseline) * grad log q(z), with, for eps = (z - mu) / sigma,
     d log q / d mu = eps / sigma and d log q / d sigma = (eps^2 - 1) / sigma. Only values of ``f`` are needed (no
-    derivative). A constant ``baseline`` leaves the estimator unbiased, since E[grad log q] = 0.
+    derivative). A ``baseline`` that does not depend on z (a number, or a tensor of shape mu.shape[:-1], one per
+    batch row) leaves the estimator unbiased, since E[grad log q] = 0; a good one reduces its variance.
     Shapes as in :func:`reparameterized_gradient`; returns (g_mu, g_sigma), each (n, *mu.shape).
     """
     mu, sigma = _gaussian_params(mu, sigma)
