@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib import data
 from vaelib.data import DatasetNotFoundError, ImageData, data_root, load_dataset
 
 
