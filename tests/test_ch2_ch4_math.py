@@ -186,7 +186,7 @@ def test_vectorised_quadratures_match_the_scalar_ones_and_are_differentiable():
     ls = torch.tensor([-0.5, -1.0, -2.0], dtype=torch.float64, requires_grad=True)
     elbo = toy.elbo_gauss_hermite(model, xs, mu, ls, n=5)
     for i in range(3):
-        assert float(elbo[i]) == pytest.approx(toy.elbo_quadrature(model, float(xs[i]), mu[i].item(), ls[i].item()),
+        assert elbo[i].item() == pytest.approx(toy.elbo_quadrature(model, float(xs[i]), mu[i].item(), ls[i].item()),
                                                abs=1e-10)
     elbo.sum().backward()
     eps = 1e-6   # the gradient against central finite differences
@@ -252,3 +252,175 @@ def test_elbo_javascript_computes_the_same_numbers_as_python(tmp_path):
         assert set(got) == set(want)
         for k in want:
             assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-9), k
+
+
+# ---------------------------------------------------------------- chapter 2: linear autoencoders and PCA
+from vaelib import linear  # noqa: E402
+from vaelib.widgets import ImageSliderExplorer  # noqa: E402
+
+
+def _low_rank_data(n=2000, d=12, seed=0):
+    """Data with a clear spectrum: variances 9, 6, 4, 2.5, then 0.3 and below (distinct eigenvalues)."""
+    g = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    sd = torch.tensor([3.0, 2.45, 2.0, 1.58] + [0.55 - 0.04 * i for i in range(d - 4)], dtype=torch.float64)
+    return (torch.randn(n, d, generator=g, dtype=torch.float64) * sd) @ basis.T + 0.5
+
+
+def test_pca_matches_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    x = _low_rank_data()
+    mean, comps, var = linear.pca(x, 4)
+    sk = PCA(n_components=4).fit(x.numpy())
+    np.testing.assert_allclose(mean, sk.mean_, atol=1e-12)
+    np.testing.assert_allclose(var * len(x) / (len(x) - 1), sk.explained_variance_, rtol=1e-10)   # sklearn: 1/(N-1)
+    np.testing.assert_allclose(np.abs((comps.numpy() * sk.components_).sum(1)), 1.0, atol=1e-10)   # same up to sign
+    recon = linear.pca_reconstruct(x, mean, comps)
+    np.testing.assert_allclose(recon, sk.inverse_transform(sk.transform(x.numpy())), atol=1e-10)
+
+
+def test_pca_error_is_the_sum_of_the_discarded_eigenvalues():
+    x = _low_rank_data()
+    eig = np.sort(np.linalg.eigvalsh(np.cov(x.numpy().T, bias=True)))[::-1]
+    for k in (1, 4, 8):
+        mean, comps, _ = linear.pca(x, k)
+        assert linear.squared_error(x, linear.pca_reconstruct(x, mean, comps)) == pytest.approx(eig[k:].sum(), rel=1e-9)
+
+
+def test_principal_angles_match_scipy():
+    from scipy.linalg import subspace_angles
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(30, 4, generator=g, dtype=torch.float64), torch.randn(30, 4, generator=g, dtype=torch.float64)
+    np.testing.assert_allclose(linear.principal_angles(a, b), np.sort(subspace_angles(a.numpy(), b.numpy())),
+                               atol=1e-12)
+    # the same space in another basis: all angles zero
+    mix = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    assert float(linear.principal_angles(a, a @ mix).max()) < 1e-7
+
+
+def test_error_from_covariance_equals_the_per_example_average():
+    x = _low_rank_data(n=500)
+    mean, cov = linear.covariance(x)
+    model = linear.LinearAutoencoder(x.shape[1], 3, mean=mean, seed=1, dtype=torch.float64)
+    with torch.no_grad():
+        direct = ((x - model(x)) ** 2).sum(1).mean()
+        assert float(model.error_from_covariance(cov)) == pytest.approx(float(direct), rel=1e-10)
+    np.testing.assert_allclose(cov, np.cov(x.numpy().T, bias=True), atol=1e-12)
+
+
+def test_linear_autoencoder_spans_the_pca_subspace_with_the_pca_error():
+    x = _low_rank_data()
+    model, hist = linear.fit_linear_autoencoder(x, 4, steps=1500, lr=3e-2, lr_end=1e-3, dtype=torch.float64)
+    mean, comps, _ = linear.pca(x, 4)
+    angles = linear.principal_angles(model.dec.detach(), comps.T)
+    assert float(angles.max()) < 1e-3
+    pca_err = linear.squared_error(x, linear.pca_reconstruct(x, mean, comps))
+    with torch.no_grad():
+        assert linear.squared_error(x, model(x)) == pytest.approx(pca_err, rel=1e-5)
+    assert hist["error"][-1] == pytest.approx(pca_err, rel=1e-5)
+    assert hist["step"][-1] == 1500 and len(hist["decoder"]) == len(hist["step"])
+    # but not PCA's basis: the decoder's columns are not orthonormal principal directions
+    assert float((model.dec.detach().T @ model.dec.detach() - torch.eye(4, dtype=torch.float64)).abs().max()) > 1e-2
+
+
+def test_a_wide_linear_autoencoder_learns_to_copy():
+    x = _low_rank_data(n=500, d=8)
+    mean, cov = linear.covariance(x)
+    model, _ = linear.fit_linear_autoencoder(x, 12, steps=2000, lr=3e-2, lr_end=1e-3, dtype=torch.float64)
+    assert model.code_dim > x.shape[1]
+    with torch.no_grad():
+        assert linear.squared_error(x, model(x)) < 1e-6 * float(torch.trace(cov))
+        # and it copies inputs that look nothing like the data, too
+        other = torch.randn(100, 8, dtype=torch.float64) * 5
+        assert linear.squared_error(other, model(other)) < 1e-4 * float((other ** 2).sum(1).mean())
+
+
+def test_random_wide_encoder_with_pseudo_inverse_is_exact():
+    g = torch.Generator().manual_seed(0)
+    e = torch.randn(40, 25, generator=g, dtype=torch.float64)
+    x = torch.rand(7, 25, generator=g, dtype=torch.float64)
+    np.testing.assert_allclose((x @ e.T) @ torch.linalg.pinv(e).T, x, atol=1e-12)
+
+
+@pytest.mark.parametrize("x", [0.0, 0.13, 0.5, 0.9, 1.0])
+def test_bce_is_smallest_at_x_hat_equal_x_and_its_floor_is_the_binary_entropy(x):
+    from scipy.optimize import minimize_scalar
+    from scipy.special import xlogy
+
+    bce = lambda p: -(xlogy(x, p) + xlogy(1 - x, 1 - p))  # noqa: E731
+    best = minimize_scalar(bce, bounds=(1e-12, 1 - 1e-12), method="bounded", options={"xatol": 1e-10})
+    entropy = float(stats.bernoulli(x).entropy()) if 0 < x < 1 else 0.0
+    assert best.fun == pytest.approx(entropy, abs=1e-6)
+    if 0 < x < 1:
+        assert best.x == pytest.approx(x, abs=1e-5)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda: linear.pca(torch.rand(10, 5), 0), "number of components k"),
+    (lambda: linear.pca(torch.rand(10, 5), 6), "number of components k"),
+    (lambda: linear.pca(torch.rand(10), 1), "expected data"),
+    (lambda: linear.principal_angles(torch.rand(5, 2), torch.rand(6, 2)), "two bases"),
+    (lambda: linear.fit_linear_autoencoder(torch.rand(10, 5), 2, steps=0), "steps and record_every"),
+    (lambda: linear.fit_linear_autoencoder(torch.rand(10, 5), 2, lr=-1.0), "lr and lr_end"),
+    (lambda: linear.LinearAutoencoder(5, 0), "code_dim"),
+])
+def test_linear_bad_input_raises_a_clear_value_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+# ---------------------------------------------------------------- chapter 2: the image slider widget
+def test_image_slider_stores_every_frame_as_8_bit_grey_levels():
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(5, 3, 1, 6, 4, generator=g)
+    frames[0, 0, 0, 0, 0], frames[0, 0, 0, 0, 1] = -0.2, 1.7          # clipped to [0, 1]
+    ref = torch.rand(3, 1, 6, 4, generator=g)
+    w = ImageSliderExplorer(frames, [f"f{i}" for i in range(5)], reference=ref, index=2)
+    assert (w.n_frames, w.n_images, w.height, w.width, w.index) == (5, 3, 6, 4, 2)
+    for k in range(5):
+        np.testing.assert_array_equal(w.frame(k), np.round(frames[k, :, 0].clamp(0, 1).numpy() * 255).astype(np.uint8))
+    import base64
+    got_ref = np.frombuffer(base64.b64decode(w.reference), dtype=np.uint8).reshape(3, 6, 4)
+    np.testing.assert_array_equal(got_ref, np.round(ref[:, 0].numpy() * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda: ImageSliderExplorer(np.zeros((2, 3, 4)), ["a", "b"]), "frames must have shape"),
+    (lambda: ImageSliderExplorer(np.zeros((2, 3, 4, 4)), ["a"]), "one label per frame"),
+    (lambda: ImageSliderExplorer(np.zeros((2, 3, 4, 4)), ["a", "b"], reference=np.zeros((2, 4, 4))), "reference must"),
+    (lambda: ImageSliderExplorer(np.zeros((2, 3, 4, 4)), ["a", "b"], index=2), "index must be"),
+    (lambda: ImageSliderExplorer(np.full((2, 3, 4, 4), np.nan), ["a", "b"]), "finite"),
+])
+def test_image_slider_bad_input_raises_a_clear_value_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+def test_image_slider_js_follows_the_widget_conventions():
+    src = (JS_DIR / "imageslider.js").read_text()
+    assert ImageSliderExplorer._esm == src
+    assert "export default" in src and "render(" in src
+    assert 'data-vaelib-widget": "imageslider"' in src
+    assert 'type: "range"' in src and '"label", { for: id }' in src and 'role: "img"' in src and "aria-label" in src
+    assert "model.save_changes()" in src
+    assert not re.search(r"\bimport\b[^;]*from", src), "no imports: the widget must not fetch anything"
+    assert not re.search(r"https?://", src), "no external URLs"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_image_slider_javascript_decodes_the_embedded_frames(tmp_path):
+    w = ImageSliderExplorer(np.random.default_rng(0).random((3, 2, 5, 5)), ["a", "b", "c"])
+    (tmp_path / "state.json").write_text(json.dumps({"frames": w.frames}))
+    shutil.copy(JS_DIR / "imageslider.js", tmp_path / "imageslider.mjs")
+    (tmp_path / "run.mjs").write_text(
+        'import { bytesFromBase64 } from "./imageslider.mjs";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'const s = JSON.parse(readFileSync(process.argv[2], "utf8"));\n'
+        "console.log(JSON.stringify(Array.from(bytesFromBase64(s.frames))));\n")
+    out = subprocess.run(["node", str(tmp_path / "run.mjs"), str(tmp_path / "state.json")],
+                         capture_output=True, text=True, check=True, timeout=60)
+    got = np.array(json.loads(out.stdout), dtype=np.uint8).reshape(3, 2, 5, 5)
+    for k in range(3):
+        np.testing.assert_array_equal(got[k], w.frame(k))

@@ -73,7 +73,7 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     qa, _ = torch.linalg.qr(a)
     qb, _ = torch.linalg.qr(b)
     cos = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
-    return torch.arccos(cos).flip(0)
+    return torch.arccos(cos)
 
 
 class LinearAutoencoder(nn.Module):
@@ -114,9 +114,13 @@ class LinearAutoencoder(nn.Module):
         return torch.trace(cov) - 2 * (self.dec * ec.T).sum() + ((self.dec.T @ self.dec) * (ec @ self.enc.T)).sum()
 
 
-def fit_linear_autoencoder(x: torch.Tensor, code_dim: int, *, steps: int = 1000, lr: float = 1e-2, seed: int = 0,
-                           record_every: int = 50, dtype: torch.dtype = torch.float32):
+def fit_linear_autoencoder(x: torch.Tensor, code_dim: int, *, steps: int = 1000, lr: float = 1e-2,
+                           lr_end: float | None = None, seed: int = 0, record_every: int = 50,
+                           dtype: torch.dtype = torch.float32):
     """Train a :class:`LinearAutoencoder` on x (N, D) by full-batch Adam on the mean squared error.
+
+    The learning rate decays geometrically from ``lr`` to ``lr_end`` (default ``lr / 10``) over the ``steps``:
+    with a constant rate, Adam keeps jittering around the minimum instead of settling in it.
 
     The error is evaluated through the covariance (see the module docstring), which equals the per-example
     average exactly, so a step costs O(k D^2) whatever N is. Returns (model, history): ``history`` holds
@@ -124,12 +128,17 @@ def fit_linear_autoencoder(x: torch.Tensor, code_dim: int, *, steps: int = 1000,
     """
     if int(steps) < 1 or int(record_every) < 1:
         raise ValueError(f"steps and record_every must be positive integers; got {steps}, {record_every}")
+    lr_end = lr / 10 if lr_end is None else lr_end
+    if not (lr > 0 and lr_end > 0):
+        raise ValueError(f"lr and lr_end must be positive; got {lr}, {lr_end}")
     mean, cov = covariance(x)
     model = LinearAutoencoder(cov.shape[0], code_dim, mean=mean, seed=seed, dtype=dtype)
     cov = cov.to(dtype)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"step": [], "error": [], "decoder": []}
     for step in range(1, int(steps) + 1):
+        for group in opt.param_groups:
+            group["lr"] = lr * (lr_end / lr) ** ((step - 1) / max(1, int(steps) - 1))
         loss = model.error_from_covariance(cov)
         opt.zero_grad()
         loss.backward()
