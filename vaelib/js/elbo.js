@@ -145,7 +145,7 @@ export default {
     function drawNumberLine(r) {
       // A horizontal axis in nats: log p(x) (fixed for a given x), the ELBO below it, and the gap between them.
       const ctx = setupCanvas(line, W, H2);
-      const hi = r.logpx + 0.5, lo = r.logpx - 8;
+      const hi = r.logpx + 1.5, lo = r.logpx - 8;   // room on the right for the log p(x) label
       const px = (v) => L + (Math.max(lo, Math.min(hi, v)) - lo) / (hi - lo) * (W - L - R);
       const y = 52;
       ctx.strokeStyle = "#333333"; ctx.lineWidth = 1;
@@ -157,11 +157,11 @@ export default {
       ctx.fillStyle = "rgba(214, 39, 40, 0.18)";
       ctx.fillRect(px(r.elbo), y - 16, px(r.logpx) - px(r.elbo), 16);
       ctx.textBaseline = "bottom";
-      for (const [v, key, text] of [[r.logpx, "logpx", "log p(x)"], [r.elbo, "elbo", r.elbo < lo ? "\u2190 ELBO (off scale)" : "ELBO"]]) {
-        ctx.fillStyle = COLORS[key]; ctx.fillRect(px(v) - 1.5, y - 22, 3, 22);
-        ctx.textAlign = key === "logpx" ? "left" : "right";
-        ctx.fillText(text, px(v) + (key === "logpx" ? 4 : -4), y - 24);
-      }
+      ctx.fillStyle = COLORS.logpx; ctx.fillRect(px(r.logpx) - 1.5, y - 22, 3, 22);
+      ctx.textAlign = "left"; ctx.fillText("log p(x)", px(r.logpx) + 4, y - 24);
+      ctx.fillStyle = COLORS.elbo; ctx.fillRect(px(r.elbo) - 1.5, y - 22, 3, 22);
+      if (r.elbo < lo) { ctx.textAlign = "left"; ctx.fillText("\u2190 ELBO (off scale)", L + 4, y - 24); }
+      else { ctx.textAlign = "right"; ctx.fillText("ELBO", px(r.elbo) - 4, y - 24); }
       ctx.fillStyle = "#222222"; ctx.textAlign = "center"; ctx.textBaseline = "top";
       ctx.fillText(`gap = KL(q \u2016 p(z|x)) = ${r.gap.toFixed(3)}`, L + (W - L - R) / 2, 2);
       line.setAttribute("aria-label",
