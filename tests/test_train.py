@@ -255,6 +255,22 @@ def test_dynamic_binarization_draws_fresh_samples_each_epoch(digits, monkeypatch
     assert abs(float(torch.stack(seen).mean()) - float(grey.mean())) < 0.01
 
 
+def test_dynamic_test_set_is_binarized_once_with_the_documented_cpu_seed(digits, monkeypatch):
+    from vaelib.train import TEST_BINARIZE_SEED
+    recorded = []
+    original = Trainer._record
+
+    def spy(self, loss, recon, kl, seconds, x_test):
+        recorded.append(x_test.clone())
+        return original(self, loss, recon, kl, seconds, x_test)
+
+    monkeypatch.setattr(Trainer, "_record", spy)
+    test = digits[1][0]
+    fit(small_vae(), digits[0], test=test, epochs=2, binarize="dynamic", seed=3, verbose=False)
+    expected = torch.bernoulli(test.reshape(len(test), -1), generator=torch.Generator().manual_seed(TEST_BINARIZE_SEED))
+    assert len(recorded) == 2 and all(torch.equal(x.cpu(), expected) for x in recorded)
+
+
 def test_binarize_argument_and_static(digits, monkeypatch):
     seen = _epoch_inputs(monkeypatch)
     fit(small_vae(), digits[0], epochs=2, binarize="dynamic", verbose=False)

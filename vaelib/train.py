@@ -323,8 +323,11 @@ class Trainer:
         if mode == "static":
             x_train = (x_train > STATIC_THRESHOLD).float()
         if x_test is not None and mode is not None:
+            # The test bits are drawn on the CPU, so they are the same whatever the device (and equal to
+            # torch.bernoulli(test, generator=torch.Generator().manual_seed(TEST_BINARIZE_SEED))).
             x_test = ((x_test > STATIC_THRESHOLD).float() if mode == "static"
-                      else self._binarize(x_test, self._generator(TEST_BINARIZE_SEED, x_test.device)))
+                      else self._binarize(x_test.cpu(), self._generator(TEST_BINARIZE_SEED, torch.device("cpu")))
+                      .to(x_test.device))
         done = len(self.history.train_loss)
         run_seed = self.seed + 1_000_003 * done  # a later call continues with fresh randomness
         gen = self._generator(run_seed, x_train.device)
