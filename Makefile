@@ -23,9 +23,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 assets: venv node_modules/.package-lock.json
 	$(BIN)/python book/copy_assets.py
 
+# jupyter-cache keys on the notebooks' contents only, so a change to vaelib (its Python or its widgets' JavaScript,
+# which the executed pages embed) clears the execution cache and every chapter runs again.
+_build/.vaelib-sources: $(wildcard vaelib/*.py vaelib/js/*.js)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
 # Strict build: warnings are errors, a failing cell fails the build; jupyter-cache re-runs only changed notebooks.
 # --all re-renders every page (cheap: executions come from the cache) so that changed static files are copied too.
-book: venv assets
+book: venv assets _build/.vaelib-sources
 	$(BIN)/jupyter-book build -W -n --keep-going --all .
 
 # The students' edition, without solutions, into _build/students/_build/html (reuses the execution cache).
