@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses
+from .notebook import cpu_notice
 from .data import BINARIZE, STATIC_THRESHOLD
 
 CHECKPOINT_FORMAT = "vaelib-checkpoint"
@@ -155,6 +156,7 @@ class Trainer:
         self.device = torch.device(device) if device is not None else pick_device()
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
+        cpu_notice(self.device)  # in Colab on a CPU runtime: one line on how to get a GPU
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
