@@ -3,9 +3,10 @@ import pytest
 import torch
 
 import vaelib
-from vaelib import train as train_module
+from vaelib import checkpoint, train as train_module
 from vaelib.data import load_dataset
-from vaelib.train import cache_key, cached_fit, fingerprint, load_checkpoint
+from vaelib.cache import cache_key, cached_fit, fingerprint
+from vaelib.checkpoint import load_checkpoint
 
 
 def small_vae(seed=0, latent_dim=4):
@@ -107,7 +108,7 @@ def test_unusable_entry_does_not_change_the_starting_weights(tmp_path, counted, 
     key, _ = cache_key(small_vae(), digits[0], epochs=1)
     path = tmp_path / f"VAE-{key[:24]}.pt"
     other = small_vae(seed=9)
-    train_module.save_checkpoint(path, other, None, None, extra={"cache_key": "not this one"})
+    checkpoint.save_checkpoint(path, other, None, None, extra={"cache_key": "not this one"})
     model = small_vae()
     cached_fit(model, digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
     assert same_weights(model, reference)

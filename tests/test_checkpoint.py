@@ -6,7 +6,8 @@ import torch
 
 import vaelib
 from vaelib.data import load_dataset
-from vaelib.train import CheckpointError, History, Trainer, load_checkpoint, save_checkpoint
+from vaelib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from vaelib.train import History, Trainer
 
 
 def small_vae(latent_dim=4, seed=0):

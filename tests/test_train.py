@@ -289,7 +289,7 @@ def test_verbose_false_is_silent_and_verbose_shows_progress(digits, capsys):
 
 
 def test_checkpoint_every_epoch(digits, tmp_path):
-    from vaelib.train import load_checkpoint
+    from vaelib.checkpoint import load_checkpoint
 
     path = tmp_path / "run.pt"
     model = small_vae()

@@ -1,6 +1,7 @@
 """vaelib: autoencoders and variational autoencoders for the book "Generative models: autoencoders and VAEs".
 
-One module per concern: ``models``, ``losses``, ``train``, ``data``, ``plot``, ``widgets``.
+One module per concern: ``models``, ``losses``, ``train``, ``checkpoint``, ``cache``, ``data``, ``plot``, ``widgets``,
+``notebook`` (helpers for the chapters as notebooks).
 Every loss and likelihood is per example and in nats.
 """
 __version__ = "0.1.0"
@@ -18,13 +19,6 @@ from .losses import (
     score_function_gradient,
 )
 from .data import ImageData, load_dataset
-from .train import (
-    History,
-    Trainer,
-    TrainingDiverged,
-    cached_fit,
-    fit,
-    load_checkpoint,
-    pick_device,
-    save_checkpoint,
-)
+from .train import History, Trainer, TrainingDiverged, fit, pick_device
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .cache import cached_fit

@@ -1,4 +1,4 @@
-"""Training: ``fit`` (a thin function over ``Trainer``), checkpoints, and the model cache used by the book.
+"""Training: ``fit`` (a thin function over ``Trainer``). Checkpoints are in ``checkpoint``, the model cache in ``cache``.
 
 How the trainer stays fast, on a laptop CPU as on a GPU:
 
@@ -16,36 +16,26 @@ Autoencoder the reconstruction loss (binary cross-entropy summed over pixels).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import losses
+from .checkpoint import save_checkpoint
 from .notebook import cpu_notice
 from .data import BINARIZE, STATIC_THRESHOLD
 
-CHECKPOINT_FORMAT = "vaelib-checkpoint"
-CHECKPOINT_VERSION = 1
 #: The test set is binarized once with this seed under ``binarize="dynamic"`` (whatever the training seed).
 TEST_BINARIZE_SEED = 0
 
 
 class TrainingDiverged(FloatingPointError):
     """The training loss became NaN or infinite; the model was given back its last good weights."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint (or model-cache entry) is unreadable or does not match the model."""
 
 
 def pick_device() -> torch.device:
@@ -389,194 +379,3 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, verbose=verbose,
                       checkpoint=checkpoint, binarize=binarize, **trainer_options)
     return trainer.fit(train, epochs=epochs, test=test)
-
-
-# --------------------------------------------------------------------------------------------- checkpoints
-
-
-def _plain(obj):
-    """Tuples to lists, recursively, so that configs compare equal after a save/load round trip."""
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj
-
-
-def save_checkpoint(path, model, optimizer=None, history: History | None = None, extra: dict | None = None) -> Path:
-    """Write model (class name, config, weights), optimiser state and history to ``path``, atomically.
-
-    The file holds plain dicts, lists, numbers and tensors only, so it loads with ``torch.load(weights_only=True)``.
-    It is written to a temporary file in the same folder and then renamed, so a crash never leaves half a file.
-    ``optimizer`` may be an optimiser or its ``state_dict()``; ``extra`` is stored as is (plain values only).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if optimizer is not None and not isinstance(optimizer, dict):
-        optimizer = optimizer.state_dict()
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "vaelib_version": _version(),
-        "class_name": type(model).__name__,
-        "config": _plain(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer,
-        "history": history.to_dict() if history is not None else None,
-        "extra": extra,
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _read_checkpoint(path) -> dict:
-    """Load and sanity-check a checkpoint file; raises CheckpointError (a ValueError) naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, random bytes, a pickle with disallowed globals, ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path} is not a readable vaelib checkpoint (corrupt or truncated?): {reason}") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a vaelib checkpoint (no '{CHECKPOINT_FORMAT}' header)")
-    missing = {"class_name", "config", "state_dict"} - set(payload)
-    if missing or not isinstance(payload["state_dict"], dict):
-        raise CheckpointError(f"{path} is an incomplete vaelib checkpoint (missing {sorted(missing) or 'state_dict'})")
-    return payload
-
-
-def _apply(payload: dict, path, model=None):
-    """Rebuild or check the model and load the weights; returns (model, optimizer_state, history)."""
-    from .models import build_model
-
-    name, config = payload["class_name"], payload["config"]
-    if model is None:
-        try:
-            model = build_model(name, config)
-        except (ValueError, TypeError) as err:
-            raise CheckpointError(f"{path}: cannot rebuild the model {name}({config}): {err}") from None
-    elif type(model).__name__ != name or _plain(getattr(model, "config", None)) != _plain(config):
-        raise CheckpointError(f"{path} holds a {name} with config {config}, which does not match the given "
-                              f"{type(model).__name__} with config {getattr(model, 'config', None)}")
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: the weights do not fit the model: {str(err).splitlines()[0]}") from None
-    history = payload.get("history")
-    try:
-        history = History.from_dict(history) if history is not None else None
-    except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: unreadable history: {err}") from None
-    return model, payload.get("optimizer"), history
-
-
-def load_checkpoint(path, model=None):
-    """Load a checkpoint written by :func:`save_checkpoint`: returns ``(model, optimizer_state, history)``.
-
-    With ``model=None`` the model is rebuilt from the stored class name and config (on the CPU); otherwise the
-    weights are loaded into ``model`` in place, after checking that its class and config match. Loading uses
-    ``weights_only=True``. A corrupt file or a mismatched model raises :class:`CheckpointError` (a ValueError);
-    ``optimizer_state`` (or None) can be passed to ``optimizer.load_state_dict``; ``history`` is a History or None.
-    """
-    return _apply(_read_checkpoint(path), path, model)
-
-
-# --------------------------------------------------------------------------------------------- the model cache
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def cache_root(cache_dir=None) -> Path:
-    """The model cache folder: ``cache_dir``, else ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("VAELIB_CACHE"):
-        return Path(os.environ["VAELIB_CACHE"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "vaelib" / "models"
-
-
-def fingerprint(data) -> dict | None:
-    """Shape, dtype and sha256 of the images' bytes (about 0.3 s for all of MNIST); None for None."""
-    if data is None:
-        return None
-    images = data[0] if isinstance(data, (tuple, list)) else data
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected an image tensor or an (images, labels) pair; got {type(images).__name__}")
-    arr = images.detach().cpu().contiguous().numpy()
-    return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
-
-
-def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None) -> tuple[str, dict]:
-    """The model cache key: sha256 of the model's class and config, the data, the fit arguments and vaelib's version.
-
-    The model's initial weights and the device are not part of it. Returns ``(hex digest, the keyed spec)``.
-    """
-    spec = {
-        "class_name": type(model).__name__,
-        "config": _plain(model.config),
-        "train": fingerprint(train),
-        "test": fingerprint(test),
-        "fit": {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
-                "beta": float(beta), "binarize": binarize if binarize is not None else getattr(train, "binarize", None)},
-        "vaelib_version": _version(),
-    }
-    blob = json.dumps(spec, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest(), spec
-
-
-def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, lr: float = 1e-3, device=None,
-               seed: int = 0, beta: float = 1.0, binarize: str | None = None, cache_dir=None,
-               verbose: bool = True) -> History:
-    """``fit``, through the model cache: reuse a model trained earlier with the same key, else train and store it.
-
-    The key (see :func:`cache_key`) covers the model's class and config, the training (and test) data, the fit
-    arguments and vaelib's version. On a hit the stored weights are loaded into ``model`` in place and the stored
-    history is returned; no training happens. A corrupt or mismatched entry is reported in one line, retrained
-    and overwritten. An interrupted training is not stored. The cache folder is ``cache_dir``, else
-    ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
-    """
-    key, spec = cache_key(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, seed=seed,
-                          beta=beta, binarize=binarize)
-    path = cache_root(cache_dir) / f"{type(model).__name__}-{key[:24]}.pt"
-    if path.exists():
-        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        try:
-            payload = _read_checkpoint(path)
-            extra = payload.get("extra") or {}
-            if extra.get("cache_key") != key:
-                raise CheckpointError(f"{path} was stored under another key (stale entry)")
-            _, _, history = _apply(payload, path, model)
-            if history is None or len(history.train_loss) != epochs:
-                raise CheckpointError(f"{path} has no complete training history")
-            if device is not None:
-                model.to(device)
-            if verbose:
-                print(f"vaelib: loaded the trained {type(model).__name__} from the model cache ({path})")
-            return history
-        except CheckpointError as err:
-            model.load_state_dict(before)
-            print(f"vaelib: model cache entry unusable, training again: {err}", file=sys.stderr)
-    history = fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device, seed=seed,
-                  beta=beta, verbose=verbose, binarize=binarize)
-    if len(history.train_loss) == epochs:  # not after an interruption
-        save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})
-    return history
