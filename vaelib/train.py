@@ -8,7 +8,9 @@ How the trainer stays fast, on a laptop CPU as on a GPU:
   the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
 * Adam runs its fused (or multi-tensor) kernel, gradients are reset with ``set_to_none``;
 * on CUDA the forward pass runs under autocast (bfloat16 where the GPU supports it natively, else float16 with
-  a gradient scaler); on the CPU everything stays float32.
+  a gradient scaler); on the CPU everything stays float32 (``amp=torch.bfloat16`` forces autocast there, which the
+  tests use to run the GPU's code path on the CPU);
+* data too large for the GPU's free memory stay on the host; batches are sliced there and copied over.
 
 Every loss is per example and in nats: a VAE minimises the negative ELBO, ``-E_q[log p(x|z)] + beta * KL``, and an
 Autoencoder the reconstruction loss (binary cross-entropy summed over pixels).
@@ -93,14 +95,39 @@ def _positive(name: str, value, integer: bool = False) -> None:
 
 
 def _amp_dtype(device: torch.device, amp) -> torch.dtype | None:
-    """Autocast dtype: only on CUDA (bfloat16 where supported natively, else float16); None = float32."""
-    if device.type != "cuda" or amp is False:
+    """The autocast dtype, or None for float32.
+
+    ``amp`` None or True: on CUDA, bfloat16 where the GPU supports it natively, else float16 (with a gradient scaler);
+    elsewhere float32. False: float32. ``torch.bfloat16`` or ``torch.float16``: that dtype on any device, the CPU
+    included, which is how the tests run the CUDA path's code on a machine without a GPU.
+    """
+    if amp is False:
+        return None
+    if isinstance(amp, torch.dtype):
+        if amp not in (torch.bfloat16, torch.float16):
+            raise ValueError(f"amp must be None, True, False, torch.bfloat16 or torch.float16; got {amp}")
+        return amp
+    if amp not in (None, True):
+        raise ValueError(f"amp must be None, True, False, torch.bfloat16 or torch.float16; got {amp!r}")
+    if device.type != "cuda":
         return None
     try:
         native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
     except TypeError:  # older torch without the keyword
         native_bf16 = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if native_bf16 else torch.float16
+
+
+def data_home(device: torch.device, nbytes: int, keep_on_host: bool | None = None) -> torch.device:
+    """Where ``nbytes`` of training data live during training: on ``device``, unless a GPU has less than twice that
+    free (or ``keep_on_host`` is True); then on the CPU, and each batch is sliced there and copied over."""
+    if keep_on_host:
+        return torch.device("cpu")
+    if keep_on_host is None and device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if nbytes > free // 2:
+            return torch.device("cpu")
+    return device
 
 
 def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -124,7 +151,10 @@ class Trainer:
     verbose: show a tqdm progress bar with the running loss.
     checkpoint: a path; if given, a checkpoint (model, optimiser, history) is written after every epoch.
     binarize: ``None``, ``"static"`` or ``"dynamic"``; default: what ``load_dataset`` marked on ``train``.
-    amp: autocast on CUDA (None = automatic, False = never). It never applies on the CPU.
+    amp: mixed precision: None (automatic: autocast on CUDA only), False (never), or ``torch.bfloat16`` /
+        ``torch.float16`` to force that autocast dtype on any device (float16 comes with a gradient scaler).
+    keep_data_on_host: None (automatic: the data move to the GPU when it has room for them), True (they stay on
+        the CPU and each batch is copied over from pinned memory), False (always on the device).
     check_every: how often (in steps) the host reads the running loss, to refresh the progress bar and to stop
         on a NaN/inf loss. A NaN is therefore caught at most ``check_every`` steps late, which does no harm: the
         model is then given back the weights it had at the end of the last completed epoch.
@@ -132,7 +162,8 @@ class Trainer:
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
                  beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
-                 amp: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000):
+                 amp: bool | torch.dtype | None = None, keep_data_on_host: bool | None = None,
+                 check_every: int = 50, eval_batch_size: int = 1000):
         _positive("batch_size", batch_size, integer=True)
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
@@ -153,8 +184,9 @@ class Trainer:
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
         self.checkpoint, self.binarize = checkpoint, binarize
         self.amp_dtype = _amp_dtype(self.device, amp)
-        use_scaler = self.amp_dtype == torch.float16
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.keep_data_on_host = keep_data_on_host
+        # float16 has too few exponent bits for small gradients: scale the loss up, and the gradients back down.
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.optimizer = _adam(self.model.parameters(), self.lr, self.device)
         self.history = History()
 
@@ -179,7 +211,8 @@ class Trainer:
         if not images.is_floating_point():
             raise ValueError(f"{name}: expected float images in [0, 1]; got dtype {images.dtype} "
                              f"(for uint8 pixels divide by 255)")
-        x = images.reshape(shape[0], in_dim).to(self._home(images), torch.float32)
+        home = data_home(self.device, images.numel() * 4, self.keep_data_on_host)
+        x = images.reshape(shape[0], in_dim).to(home, torch.float32)
         lo, hi = (v.item() for v in torch.aminmax(x))  # one pass: NaN propagates, inf shows as an extreme
         if not (math.isfinite(lo) and math.isfinite(hi)):
             bad = (~torch.isfinite(x)).sum().item()
@@ -189,18 +222,13 @@ class Trainer:
                              f"got values in [{lo:.4g}, {hi:.4g}]")
         return x
 
-    def _home(self, images: torch.Tensor) -> torch.device:
-        """Where the data live during training: the device, unless a GPU has not enough free memory for them."""
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            if images.numel() * 4 > free // 2:
-                return torch.device("cpu")  # batches are then sliced on the CPU and copied over one by one
-        return self.device
-
     def _to_device(self, xb: torch.Tensor) -> torch.Tensor:
-        if xb.device.type != "cpu" or self.device.type == "cpu":
+        """A batch on the training device; from the host to a GPU through pinned memory, without blocking."""
+        if xb.device == self.device:
             return xb
-        return xb.pin_memory().to(self.device, non_blocking=True)
+        if xb.device.type == "cpu" and self.device.type == "cuda":
+            xb = xb.pin_memory()
+        return xb.to(self.device, non_blocking=True)
 
     def _mode(self, train) -> str | None:
         return self.binarize if self.binarize is not None else getattr(train, "binarize", None)

@@ -1,0 +1,162 @@
+"""Replay a student's Colab session: every chapter, "Run all", in an environment holding only what Colab has.
+
+    python tests/colab/replay.py                     # all chapters (what `make test-colab` runs)
+    python tests/colab/replay.py chapters/05-vae.ipynb
+
+1. The environment (``.venv-colab``) holds Colab's preinstalled set, ``tests/colab/preinstalled.txt`` (ipywidgets
+   7.7.1; no myst-nb, jupyter-book or anywidget). It is built once and reused while that file is unchanged.
+2. vaelib is installed into it as a chapter's setup cell does, with a plain ``pip install`` of this checkout, after
+   removing what the previous replay installed. If that changes the version of any preinstalled package (which in
+   Colab would force a runtime restart), the replay fails and names the packages.
+3. Every chapter runs top to bottom in a kernel of that environment, quick configuration, with the offline data
+   (``$VAELIB_DATA``), each in a fresh working folder and a fresh model cache, as each Colab notebook gets a fresh
+   machine. The first failing cell stops the replay with its chapter, its cell number and the error.
+
+This script runs in the book's own environment (it needs nbclient, as the book build does); only the kernels run in
+the Colab-like one.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PREINSTALLED = Path(__file__).with_name("preinstalled.txt")
+ENV = ROOT / ".venv-colab"
+KERNEL_NAME = "colab-like"
+
+
+class ReplayFailure(RuntimeError):
+    """A chapter failed in the Colab-like environment, or installing vaelib changed a preinstalled package."""
+
+
+def env_python(env: Path = ENV) -> Path:
+    return env / "bin" / "python"
+
+
+def _pip(env: Path, *args: str, quiet: bool = True) -> str:
+    cmd = [str(env_python(env)), "-m", "pip", *args, *(["-q"] if quiet else []), "--disable-pip-version-check"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ReplayFailure(f"`pip {' '.join(args)}` failed in {env}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def installed(env: Path = ENV) -> dict[str, str]:
+    """{normalised package name: version} of everything installed in ``env``."""
+    listing = json.loads(_pip(env, "list", "--format=json", quiet=False))
+    return {p["name"].lower().replace("_", "-"): p["version"] for p in listing}
+
+
+def changed_versions(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The packages of ``before`` whose version differs in ``after`` (or that disappeared), as 'name a -> b'."""
+    return [f"{name} {old} -> {after.get(name, 'removed')}" for name, old in sorted(before.items())
+            if after.get(name) != old]
+
+
+def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, str]:
+    """The Colab-like environment, rebuilt only when ``requirements`` changed; returns its base package set."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    stamp, base_file = env / ".colab-requirements.sha256", env / ".colab-base.json"
+    if stamp.is_file() and stamp.read_text() == digest and base_file.is_file() and env_python(env).exists():
+        return json.loads(base_file.read_text())
+    print(f"colab replay: building {env.name} from {requirements.relative_to(ROOT)} (once; reused afterwards)")
+    shutil.rmtree(env, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    _pip(env, "install", "-r", str(requirements))
+    base = installed(env)
+    missing = {"myst-nb", "jupyter-book", "anywidget"} & set(base)
+    if missing:
+        raise ReplayFailure(f"the Colab-like environment must not hold {sorted(missing)} (Colab does not)")
+    kernel_dir = env / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    kernel_dir.mkdir(parents=True, exist_ok=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [str(env_python(env)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (Colab-like)", "language": "python"}))
+    base_file.write_text(json.dumps(base, indent=1))
+    stamp.write_text(digest)
+    return base
+
+
+def install_vaelib(env: Path, base: dict[str, str], source: Path = ROOT) -> dict[str, str]:
+    """Remove what the last replay added, pip-install ``source`` as the setup cell does, check nothing else moved.
+
+    Returns the packages the install added ({name: version}). Raises ReplayFailure naming every preinstalled package
+    whose version changed.
+    """
+    extra = sorted(set(installed(env)) - set(base) - {"pip", "setuptools", "wheel"})
+    if extra:
+        _pip(env, "uninstall", "-y", *extra)
+    with tempfile.TemporaryDirectory() as tmp:  # a clean copy: the build must not write into the checkout
+        copy = Path(tmp) / "vaelib-src"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "_build", "node_modules", "*.egg-info", "__pycache__", "chapters", "tests"))
+        _pip(env, "install", str(copy))
+    after = installed(env)
+    moved = changed_versions(base, after)
+    if moved:
+        raise ReplayFailure("installing vaelib changed packages Colab preinstalls (a runtime restart in Colab): "
+                            + "; ".join(moved))
+    return {name: v for name, v in after.items() if name not in base}
+
+
+def run_notebook(path: Path, env: Path = ENV, timeout: int = 900) -> float:
+    """Execute ``path`` cell by cell in a Colab-like kernel; returns seconds. ReplayFailure on the first error."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    nb = nbformat.read(path, as_version=4)
+    name = path.name
+    with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
+        os.environ["VAELIB_CACHE"] = str(Path(content) / "model-cache")  # a fresh machine: nothing cached
+        os.environ["JUPYTER_PATH"] = str(env / "share" / "jupyter")  # where the Colab-like kernel is declared
+        client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=False,
+                                resources={"metadata": {"path": content}}, store_widget_state=True)
+        start = time.perf_counter()
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    client.execute_cell(cell, index)
+                except (CellExecutionError, CellTimeoutError) as err:
+                    first = next((line for line in cell.source.splitlines() if line.strip()), "")
+                    reason = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))
+                    raise ReplayFailure(f"{name}, cell {index} (starts `{first[:80]}`): {reason.strip()[:2000]}") from None
+        return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: chapters/*.ipynb)")
+    args = parser.parse_args(argv)
+    chapters = args.chapters or sorted((ROOT / "chapters").glob("*.ipynb"))
+    if not os.environ.get("VAELIB_DATA"):
+        print("colab replay: set VAELIB_DATA to a folder with MNIST/raw and FashionMNIST/raw (the offline data)",
+              file=sys.stderr)
+        return 2
+    try:
+        base = build_env()
+        added = install_vaelib(ENV, base)
+        print(f"colab replay: vaelib installed; added {', '.join(f'{n} {v}' for n, v in sorted(added.items()))}; "
+              f"no preinstalled package changed version (ipywidgets {base.get('ipywidgets')})")
+        for path in chapters:
+            seconds = run_notebook(path.resolve())
+            print(f"colab replay: {path.name} ran top to bottom in {seconds:.0f} s")
+    except ReplayFailure as err:
+        print(f"colab replay FAILED: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
