@@ -145,3 +145,98 @@ def test_reparameterised_gradient_matches_the_analytic_gradient(f, grad_mu, grad
     s2 = logvar.detach().exp()
     torch.testing.assert_close(mu.grad, grad_mu(mu.detach(), s2), atol=0.02, rtol=0.01)
     torch.testing.assert_close(logvar.grad, grad_logvar(mu.detach(), s2), atol=0.02, rtol=0.01)
+
+
+# ---------------------------------------------------------------- the losses refuse what fit refuses
+from vaelib import Autoencoder, active_units, reconstruction_loss  # noqa: E402
+
+BAD_DATA = {  # name: (images, what the message says)
+    "0-255 pixels": (lambda x: x * 255, r"\[0, 1\].*divide by 255"),
+    "negative": (lambda x: x - 0.5, r"\[0, 1\]"),
+    "nan": (lambda x: x.index_fill(0, torch.tensor([1]), float("nan")), "NaN or infinite"),
+    "inf": (lambda x: x.index_fill(0, torch.tensor([1]), float("inf")), "NaN or infinite"),
+}
+VAE_FUNCTIONS = {
+    "elbo": lambda m, x: elbo(m, x),
+    "elbo_terms": lambda m, x: elbo_terms(m, x),
+    "iwae_log_likelihood": lambda m, x: iwae_log_likelihood(m, x, k=3),
+    "active_units": lambda m, x: active_units(m, x),
+    "log_likelihood": lambda m, x: log_likelihood(m, m.decode(torch.zeros(len(x), m.latent_dim)), x),
+}
+
+
+def _vae():
+    return VAE(64, hidden=(16,), latent_dim=3)
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+@pytest.mark.parametrize("function", VAE_FUNCTIONS)
+def test_vae_losses_refuse_data_that_fit_refuses(function, case):
+    make, message = BAD_DATA[case]
+    with pytest.raises(ValueError, match=message):
+        VAE_FUNCTIONS[function](_vae(), make(torch.rand(8, 1, 8, 8)))
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_reconstruction_loss_refuses_data_that_fit_refuses(case):
+    make, message = BAD_DATA[case]
+    with pytest.raises(ValueError, match=message):
+        reconstruction_loss(Autoencoder(64, (16,), 3), make(torch.rand(8, 64)))
+
+
+def test_gaussian_decoder_takes_any_finite_values_but_not_nan():
+    model = VAE(64, hidden=(16,), latent_dim=3, likelihood="gaussian")
+    assert torch.isfinite(elbo(model, torch.randn(8, 64) * 3)).all()
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        elbo(model, BAD_DATA["nan"][0](torch.randn(8, 64)))
+
+
+def test_log_likelihood_refuses_mismatched_shapes_instead_of_reshaping():
+    model = VAE(5, hidden=(4,), latent_dim=2)
+    decoded = torch.zeros(64, 5)
+    x = torch.rand(64, 5)
+    torch.testing.assert_close(log_likelihood(model, decoded, x), log_likelihood(model, decoded, x.reshape(64, 1, 1, 5)))
+    for wrong in (x.T.contiguous(), x[:10], torch.rand(64, 6)):   # (5, 64) has 320 values too: no silent reshape
+        with pytest.raises(ValueError, match=r"shape|expects"):
+            log_likelihood(model, decoded, wrong)
+    with pytest.raises(ValueError, match=r"decoded must be .*\(B, in_dim\)"):
+        log_likelihood(model, decoded[0], x[:1])
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, x: iwae_log_likelihood(m, x, k=10, batch_size=-1), "batch_size"),
+    (lambda m, x: iwae_log_likelihood(m, x, k=10, batch_size=0), "batch_size"),
+    (lambda m, x: iwae_log_likelihood(m, x, k=-3), "k"),
+    (lambda m, x: iwae_log_likelihood(m, x, k=2.5), "k"),
+    (lambda m, x: elbo(m, x, samples=0), "samples"),
+    (lambda m, x: elbo_terms(m, x, samples=-1), "samples"),
+    (lambda m, x: elbo(m, x, beta=-1.0), "beta"),
+    (lambda m, x: elbo(m, x, beta=float("nan")), "beta"),
+    (lambda m, x: active_units(m, x, batch_size=0), "batch_size"),
+    (lambda m, x: active_units(m, x, threshold=-0.1), "threshold"),
+])
+def test_non_positive_counts_and_bad_beta_are_refused(call, name):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        call(_vae(), torch.rand(8, 64))
+
+
+@pytest.mark.parametrize("function", ["elbo", "elbo_terms", "iwae_log_likelihood", "active_units"])
+def test_vae_only_functions_refuse_an_autoencoder(function):
+    with pytest.raises(TypeError, match="needs a VAE.*Autoencoder"):
+        VAE_FUNCTIONS[function](Autoencoder(64, (16,), 3), torch.rand(8, 64))
+
+
+def test_reconstruction_loss_refuses_a_vae():
+    with pytest.raises(TypeError, match="autoencoder's loss.*elbo"):
+        reconstruction_loss(_vae(), torch.rand(8, 64))
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (torch.zeros(0, 64), ValueError, "empty batch"),
+    ((torch.rand(8, 64) * 255).to(torch.uint8), TypeError, "float images.*uint8"),
+    (torch.rand(8, 63), ValueError, "64"),
+])
+@pytest.mark.parametrize("function", ["elbo", "iwae_log_likelihood"])
+def test_losses_name_the_expected_input(function, x, error, message):
+    with pytest.raises(error, match=message):
+        VAE_FUNCTIONS[function](_vae(), x)

@@ -61,3 +61,21 @@ def test_reparameterize_has_the_right_moments():
     mu, logvar = torch.full((200000, 1), 1.5), torch.full((200000, 1), -1.0)
     z = VAE.reparameterize(mu, logvar)
     assert abs(z.mean() - 1.5) < 0.01 and abs(z.var() - torch.exp(torch.tensor(-1.0))) < 0.01
+
+
+@pytest.mark.parametrize("model", [VAE(64, hidden=(16,), latent_dim=2), Autoencoder(64, (16,), 2),
+                                   ConvVAE(image_shape=(1, 8, 8), latent_dim=2, channels=(4, 8), hidden=16)])
+def test_empty_batch_and_integer_pixels_are_named(model):
+    name = type(model).__name__
+    with pytest.raises(ValueError, match=f"{name} got an empty batch"):
+        model.encode(torch.zeros(0, 64))
+    with pytest.raises(TypeError, match=f"{name} expects float images.*torch.uint8.*divide by 255"):
+        model.encode(torch.zeros(3, 1, 8, 8, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model.encode([[0.0] * 64])
+
+
+@pytest.mark.parametrize("shape", [(1, 28), (28, 28), (1, 28, 28, 1), (1, -4, 8), (1, 2.5, 8), 28, "1x28x28"])
+def test_convvae_checks_its_image_shape(shape):
+    with pytest.raises(ValueError, match=r"image_shape must be three positive integers \(C, H, W\)"):
+        ConvVAE(image_shape=shape)

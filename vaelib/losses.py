@@ -12,16 +12,51 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import checks
+
 LOG_2PI = math.log(2 * math.pi)
+
+
+def _data(model, x, name: str = "x") -> torch.Tensor:
+    """``x`` checked as ``fit`` checks its data and flattened to (B, features): a float tensor of the shape the model
+    takes, without NaN or inf, in [0, 1] under a Bernoulli decoder. Raises TypeError or ValueError."""
+    who = type(model).__name__
+    if hasattr(model, "flatten"):           # vaelib's models: the shape check names in_dim
+        flat = model.flatten(x)
+    else:                                    # a model written by hand (chapter 2): any (B, ...) float tensor
+        checks.batch(x, who)
+        flat = x.reshape(x.shape[0], -1)
+    checks.values(flat, getattr(model, "likelihood", None), name)
+    return flat
+
+
+def _require_vae(model, what: str) -> None:
+    if not callable(getattr(model, "reparameterize", None)):
+        raise TypeError(f"{what} needs a VAE (an encoder q(z|x) that returns (mu, logvar)); got a "
+                        f"{type(model).__name__}" + (": for an Autoencoder use reconstruction_loss"
+                                                     if callable(getattr(model, "encode", None)) else ""))
 
 
 def log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x|z) summed over pixels, shape (B,), in nats.
 
     ``decoded`` is what ``model.decode(z)`` returned, (B, in_dim): Bernoulli logits, or the Gaussian mean
-    (with the model's learned ``decoder_logvar``). ``x`` is (B, in_dim) or (B, C, H, W) in [0, 1].
+    (with the model's learned ``decoder_logvar``). ``x`` is (B, in_dim) or (B, C, H, W) with the same B and
+    C*H*W = in_dim, in [0, 1] for a Bernoulli decoder (anything else raises ValueError).
     """
-    x = x.reshape(decoded.shape)
+    if not isinstance(decoded, torch.Tensor) or decoded.dim() != 2:
+        got = tuple(decoded.shape) if isinstance(decoded, torch.Tensor) else type(decoded).__name__
+        raise ValueError(f"decoded must be the decoder's output, shape (B, in_dim); got {got}")
+    in_dim = getattr(model, "in_dim", decoded.shape[1])
+    flat = _data(model, x)
+    if decoded.shape[1] != in_dim or flat.shape != decoded.shape:
+        raise ValueError(f"x must hold one image per row of decoded: decoded has shape {tuple(decoded.shape)} "
+                         f"(the model's in_dim is {in_dim}), x has shape {tuple(x.shape)}")
+    return _log_likelihood(model, decoded, flat)
+
+
+def _log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log_likelihood without checks: x already (B, in_dim) like decoded (the trainer's per-batch path)."""
     if model.likelihood == "bernoulli":
         return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)
     if model.likelihood == "gaussian":
@@ -31,8 +66,19 @@ def log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tenso
 
 
 def reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """An autoencoder's loss: -log p(x | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats."""
-    return -log_likelihood(model, model(x), x)
+    """An autoencoder's loss: -log p(x | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats.
+
+    ``model(x)`` must return the Bernoulli logits of x_hat (an Autoencoder; a VAE is refused: use ``elbo_terms``).
+    """
+    if callable(getattr(model, "reparameterize", None)):
+        raise TypeError(f"reconstruction_loss is an autoencoder's loss; got a {type(model).__name__}, whose forward "
+                        f"returns (decoded, mu, logvar): use elbo or elbo_terms")
+    return _reconstruction_loss(model, _data(model, x))
+
+
+def _reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
+    """reconstruction_loss without checks, for x already (B, in_dim)."""
+    return -_log_likelihood(model, model(x), x)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
@@ -49,22 +95,30 @@ def elbo_terms(model, x: torch.Tensor, samples: int = 1):
     """The ELBO's two terms per example: (E_q[log p(x|z)] (B,), KL(q(z|x) || p(z)) (B,)), in nats.
 
     The expectation is a Monte Carlo average over ``samples`` reparameterised draws z = mu + sigma * eps;
-    the KL is exact (closed form).
+    the KL is exact (closed form). ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data.
     """
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1; got {samples}")
+    _require_vae(model, "elbo_terms")
+    checks.positive("samples", samples, integer=True)
+    return _elbo_terms(model, _data(model, x), samples)
+
+
+def _elbo_terms(model, x: torch.Tensor, samples: int = 1):
+    """elbo_terms without checks, for x already (B, in_dim) (the trainer's per-batch path)."""
     mu, logvar = model.encode(x)
     log_px_z = 0.0
     for _ in range(samples):
-        log_px_z = log_px_z + log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), x)
+        log_px_z = log_px_z + _log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), x)
     return log_px_z / samples, gaussian_kl(mu, logvar)
 
 
 def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0) -> torch.Tensor:
     """The evidence lower bound E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), per example (B,), in nats.
 
-    ``beta = 1`` gives the ELBO proper (a lower bound on log p(x)); other values give the beta-VAE objective.
+    ``beta = 1`` gives the ELBO proper (a lower bound on log p(x)); other values (finite, >= 0) give the beta-VAE
+    objective.
     """
+    _require_vae(model, "elbo")
+    checks.nonnegative("beta", beta)
     log_px_z, kl = elbo_terms(model, x, samples)
     return log_px_z - beta * kl
 
@@ -84,10 +138,11 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
     At most ``batch_size`` decoder evaluations are held in memory at once, so k = 5000 over the whole MNIST
     test set runs in bounded memory; the k samples are combined with a running logsumexp.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1; got {k}")
-    n = x.shape[0]
-    flat = model.flatten(x)
+    _require_vae(model, "iwae_log_likelihood")
+    checks.positive("k", k, integer=True)
+    checks.positive("batch_size", batch_size, integer=True)
+    flat = _data(model, x)
+    n = flat.shape[0]
     out = torch.empty(n, device=flat.device, dtype=flat.dtype)
     rows = max(1, batch_size // k)            # examples per chunk when all k samples of a row fit
     per_row = min(k, batch_size)              # samples drawn at once for one example
@@ -101,7 +156,7 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
             eps = torch.randn(m, b, d, device=flat.device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps                        # (m, b, d)
             decoded = model.decode(z.reshape(m * b, d))
-            log_px_z = log_likelihood(model, decoded, xb.repeat(m, 1)).reshape(m, b)
+            log_px_z = _log_likelihood(model, decoded, xb.repeat(m, 1)).reshape(m, b)
             log_pz = -0.5 * (LOG_2PI + z ** 2).sum(-1)
             log_qz = _log_normal(z, mu, logvar)
             total = torch.logaddexp(total, torch.logsumexp(log_px_z + log_pz - log_qz, dim=0))
@@ -190,10 +245,20 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     E_q[z_j | x] is the encoder mean mu_j(x); the variance is taken over the examples ``x`` (N >= 2, any shape the
     model accepts). Returns (count, A): the number of active dimensions and A, shape (latent_dim,).
     """
-    if x.shape[0] < 2:
-        raise ValueError(f"active_units needs at least 2 examples to measure a variance; got {x.shape[0]}")
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be a number >= 0; got {threshold}")
-    mu = torch.cat([model.encode(xb)[0] for xb in x.split(batch_size)])
+    checks.nonnegative("threshold", threshold)
+    checks.positive("batch_size", batch_size, integer=True)
+    flat = _data(model, x)
+    if flat.shape[0] < 2:
+        raise ValueError(f"active_units needs at least 2 examples to measure a variance; got {flat.shape[0]}")
+    mu = torch.cat([_posterior_mean(model, xb) for xb in flat.split(batch_size)])
     activity = mu.var(0, unbiased=False)
     return int((activity > threshold).sum()), activity
+
+
+def _posterior_mean(model, x: torch.Tensor) -> torch.Tensor:
+    """mu(x) of an encoder that returns (mu, logvar); TypeError for one that returns codes (an Autoencoder)."""
+    out = model.encode(x)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError(f"active_units needs a VAE, whose encode returns (mu, logvar); got a {type(model).__name__}, "
+                        f"whose encode returns {type(out).__name__}")
+    return out[0]

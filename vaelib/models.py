@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from . import checks
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
@@ -34,8 +36,7 @@ class _Flatten(nn.Module):
     in_dim: int
 
     def flatten(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+        checks.batch(x, type(self).__name__)  # a float tensor with at least one example
         if x.dim() == 2 and x.shape[1] == self.in_dim:
             return x
         if x.dim() == 4 and x[0].numel() == self.in_dim:
@@ -171,9 +172,7 @@ class ConvVAE(_VAEBase):
     def __init__(self, image_shape=(1, 28, 28), latent_dim: int = 16, likelihood: str = "bernoulli",
                  channels=(32, 64), hidden: int = 256):
         super().__init__()
-        c, h, w = (int(s) for s in image_shape)
-        if h % 4 or w % 4:
-            raise ValueError(f"ConvVAE needs image height and width divisible by 4; got {tuple(image_shape)}")
+        c, h, w = checks.image_shape(image_shape, divisible_by=4)  # two stride-2 layers halve H and W twice
         c1, c2 = channels
         self.image_shape, self.in_dim, self.latent_dim = (c, h, w), c * h * w, int(latent_dim)
         self.config = dict(image_shape=[c, h, w], latent_dim=self.latent_dim, likelihood=likelihood,

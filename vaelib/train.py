@@ -27,10 +27,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import losses
+from . import checks, losses
 from .checkpoint import save_checkpoint
 from .notebook import cpu_notice
 from .data import BINARIZE, STATIC_THRESHOLD
+
+_positive = checks.positive
 
 #: The test set is binarized once with this seed under ``binarize="dynamic"`` (whatever the training seed).
 TEST_BINARIZE_SEED = 0
@@ -85,13 +87,6 @@ class History:
 
 def _is_vae(model) -> bool:
     return hasattr(model, "reparameterize")
-
-
-def _positive(name: str, value, integer: bool = False) -> None:
-    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
-    if isinstance(value, bool) or not ok or not value > 0 or not math.isfinite(value):
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}; got {value!r}")
 
 
 def _amp_dtype(device: torch.device, amp) -> torch.dtype | None:
@@ -168,8 +163,7 @@ class Trainer:
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
         _positive("eval_batch_size", eval_batch_size, integer=True)
-        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (beta >= 0 and math.isfinite(beta)):
-            raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+        checks.nonnegative("beta", beta)
         if binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -213,13 +207,7 @@ class Trainer:
                              f"(for uint8 pixels divide by 255)")
         home = data_home(self.device, images.numel() * 4, self.keep_data_on_host)
         x = images.reshape(shape[0], in_dim).to(home, torch.float32)
-        lo, hi = (v.item() for v in torch.aminmax(x))  # one pass: NaN propagates, inf shows as an extreme
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            bad = (~torch.isfinite(x)).sum().item()
-            raise ValueError(f"{name}: the data contain {bad} NaN or infinite values")
-        if getattr(self.model, "likelihood", "bernoulli") == "bernoulli" and (lo < 0 or hi > 1):
-            raise ValueError(f"{name}: a Bernoulli decoder needs pixel values in [0, 1]; "
-                             f"got values in [{lo:.4g}, {hi:.4g}]")
+        checks.values(x, getattr(self.model, "likelihood", "bernoulli"), name)  # once per dataset, not per batch
         return x
 
     def _to_device(self, xb: torch.Tensor) -> torch.Tensor:
@@ -237,10 +225,10 @@ class Trainer:
     def _loss_terms(self, xb: torch.Tensor):
         """Per-example (loss, reconstruction term, KL), each (B,), in nats."""
         if self.vae:
-            log_px_z, kl = losses.elbo_terms(self.model, xb)
+            log_px_z, kl = losses._elbo_terms(self.model, xb)  # unchecked: prepare checked the data
             recon = -log_px_z
             return recon + self.beta * kl, recon, kl
-        recon = losses.reconstruction_loss(self.model, xb)
+        recon = losses._reconstruction_loss(self.model, xb)
         return recon, recon, torch.zeros_like(recon)
 
     def _step(self, xb: torch.Tensor) -> torch.Tensor:
