@@ -196,16 +196,36 @@ class InterruptAt(Trainer):
         return super()._step(xb)
 
 
-def test_keyboard_interrupt_keeps_last_completed_epoch(digits, capsys):
+def test_keyboard_interrupt_keeps_last_completed_epoch_and_propagates(digits):
     good = small_vae()
     expected = fit(good, digits[0], epochs=2, test=digits[1], verbose=False)
 
     model = small_vae()
     trainer = InterruptAt(model, verbose=False, interrupt_at=2 * STEPS_PER_EPOCH + 5)
-    h = trainer.fit(digits[0], epochs=4, test=digits[1])
+    with pytest.raises(KeyboardInterrupt, match="epoch 3.*last completed epoch \\(2\\)"):
+        trainer.fit(digits[0], epochs=4, test=digits[1])
+    h = trainer.history                                   # the history so far stays on the Trainer
     assert h.train_loss == expected.train_loss and h.test_loss == expected.test_loss
     assert_same_weights(weights(good), weights(model))
-    assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_a_loop_of_fits(digits, monkeypatch):
+    """Chapter 7's beta sweep is a loop of fit calls: Ctrl-C in the second one must end the loop, not only the fit."""
+    steps, started = [], []
+    original = Trainer._step
+
+    def step(self, xb):
+        steps.append(1)
+        if len(steps) == STEPS_PER_EPOCH + 3:             # in the first epoch of the second training
+            raise KeyboardInterrupt
+        return original(self, xb)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        for beta in (0.5, 1.0, 2.0):
+            started.append(beta)
+            fit(small_vae(), digits[0], epochs=1, beta=beta, verbose=False)
+    assert started == [0.5, 1.0]
 
 
 def test_interrupt_during_test_evaluation_leaves_a_consistent_history(digits, monkeypatch):
@@ -222,10 +242,103 @@ def test_interrupt_during_test_evaluation_leaves_a_consistent_history(digits, mo
 
     monkeypatch.setattr(Trainer, "_evaluate", evaluate)
     model = small_vae()
-    h = fit(model, digits[0], epochs=4, test=digits[1], verbose=False)
+    trainer = Trainer(model, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(digits[0], epochs=4, test=digits[1])
+    h = trainer.history
     lengths = {len(h.train_loss), len(h.test_loss), len(h.epoch_seconds), len(h.train_recon), len(h.train_kl)}
     assert lengths == {2}
     assert_same_weights(weights(good), weights(model))
+
+
+def test_ctrl_c_while_the_checkpoint_is_written_leaves_it_at_the_model_s_epoch(digits, tmp_path, monkeypatch):
+    from vaelib import train as train_module
+    from vaelib.checkpoint import load_checkpoint
+
+    calls = []
+    real_save = train_module.save_checkpoint
+
+    def save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:                               # Ctrl-C while epoch 3's checkpoint is being written
+            raise KeyboardInterrupt
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    path = tmp_path / "run.pt"
+    model = small_vae()
+    trainer = Trainer(model, verbose=False, checkpoint=path)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(digits[0], epochs=5)
+    stored, _, history = load_checkpoint(path)
+    assert len(history.train_loss) == len(trainer.history.train_loss) == 3
+    assert_same_weights(weights(stored), weights(model))
+
+
+def test_resumed_run_ends_exactly_as_the_run_done_in_one_go(digits, tmp_path, monkeypatch, capsys):
+    train = load_dataset("digits", binarize="dynamic")    # the binarization is random too
+    test = digits[1]
+    whole = small_vae()
+    expected = fit(whole, train, epochs=5, test=test, verbose=False, checkpoint=tmp_path / "whole.pt")
+
+    path = tmp_path / "run.pt"
+    trainer = InterruptAt(small_vae(), verbose=False, checkpoint=path, interrupt_at=2 * STEPS_PER_EPOCH + 7)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(train, epochs=5, test=test)
+    # "Rerun the same cell": a fresh model with the initial weights, the same call with resume=True.
+    model = small_vae()
+    h = fit(model, train, epochs=5, test=test, checkpoint=path, resume=True)
+    err = capsys.readouterr().err
+    assert "resuming" in err and "after epoch 2 of 5" in err
+    assert_same_weights(weights(whole), weights(model))
+    for name in ("train_loss", "test_loss", "train_recon", "train_kl"):
+        assert getattr(h, name) == getattr(expected, name), name
+    assert len(h.epoch_seconds) == 5
+
+    # Once more: the run is complete, so fit returns at once, without training.
+    monkeypatch.setattr(Trainer, "_train_epoch", lambda *args: pytest.fail("trained a complete run"))
+    again = small_vae()
+    h2 = fit(again, train, epochs=5, test=test, checkpoint=path, resume=True, verbose=False)
+    assert h2 == h and h2 is not h
+    assert_same_weights(weights(whole), weights(again))
+    with pytest.raises(ValueError, match="holds 5 epochs, more than epochs=3"):
+        fit(small_vae(), train, epochs=3, checkpoint=path, resume=True, verbose=False)
+
+
+def test_resume_without_a_checkpoint_file_starts_the_run(digits, tmp_path):
+    path = tmp_path / "new.pt"
+    model = small_vae()
+    h = fit(model, digits[0], epochs=2, checkpoint=path, resume=True, verbose=False)
+    reference = small_vae()
+    assert h.train_loss == fit(reference, digits[0], epochs=2, verbose=False).train_loss
+    assert path.is_file()
+    with pytest.raises(ValueError, match="checkpoint=PATH"):
+        fit(small_vae(), digits[0], epochs=2, resume=True, verbose=False)
+
+
+def test_checkpoint_path_is_checked_before_training(digits, tmp_path, monkeypatch):
+    from vaelib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, small_vae(), None, None)       # another model's checkpoint (latent_dim 4 vs 3)
+    before = other.read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a checkpoint")
+    monkeypatch.setattr(Trainer, "_train_epoch", lambda *args: pytest.fail("trained before refusing"))
+    with pytest.raises(CheckpointError, match="is a folder"):
+        fit(small_vae(), digits[0], epochs=1, checkpoint=tmp_path, verbose=False)
+    with pytest.raises(CheckpointError, match="another model.*overwrite=True"):
+        fit(vaelib.VAE(64, hidden=(32,), latent_dim=3), digits[0], epochs=1, checkpoint=other, verbose=False)
+    with pytest.raises(CheckpointError, match="another model"):
+        fit(vaelib.Autoencoder(64, hidden=(32,), latent_dim=4), digits[0], epochs=1, checkpoint=other, verbose=False)
+    with pytest.raises(CheckpointError, match="not a usable vaelib checkpoint.*overwrite=True"):
+        fit(small_vae(), digits[0], epochs=1, checkpoint=notes, verbose=False)
+    assert other.read_bytes() == before and notes.read_text() == "not a checkpoint"
+
+    monkeypatch.undo()
+    model = vaelib.VAE(64, hidden=(32,), latent_dim=3)
+    fit(model, digits[0], epochs=1, checkpoint=other, overwrite=True, verbose=False)
+    assert load_checkpoint(other)[0].config == model.config
 
 
 def _epoch_inputs(monkeypatch):

@@ -1,7 +1,7 @@
 """vaelib: autoencoders and variational autoencoders for the book "Generative models: autoencoders and VAEs".
 
 One module per concern: ``models``, ``losses``, ``train``, ``checkpoint``, ``cache``, ``data``, ``plot``, ``widgets``,
-``notebook`` (helpers for the chapters as notebooks).
+``notebook`` (helpers for the chapters as notebooks), ``checks`` (the input checks they share).
 Every loss and likelihood is per example and in nats.
 """
 __version__ = "0.1.0"
@@ -20,5 +20,5 @@ from .losses import (
 )
 from .data import ImageData, load_dataset
 from .train import History, Trainer, TrainingDiverged, fit, pick_device
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .cache import cached_fit

@@ -1,7 +1,10 @@
 """The model cache: ``cached_fit`` trains a model once and reuses it, keyed by everything that decides the result.
 
 Chapters share trained models through it (chapter 7 reuses chapter 5's VAE). Entries are checkpoints
-(:mod:`vaelib.checkpoint`) in ``$VAELIB_CACHE`` (default ``~/.cache/vaelib/models``).
+(:mod:`vaelib.checkpoint`) in ``$VAELIB_CACHE`` (default ``~/.cache/vaelib/models``), readable by other users as the
+umask allows. The cache never costs a training: an entry that cannot be used (a folder, unreadable, corrupt, another
+key's) is reported in one line and the model is trained again; a folder that cannot be written is reported in one
+line and the trained model's history returned all the same.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import torch
 
 from . import train as _train
 from .train import History
-from .checkpoint import CheckpointError, _apply, _plain, _read_checkpoint, _version, save_checkpoint
+from .checkpoint import CheckpointError, _apply, _plain, _read_checkpoint, _version, save_checkpoint, unwrap
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -43,10 +46,12 @@ def fingerprint(data) -> dict | None:
 
 
 def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None) -> tuple[str, dict]:
-    """The model cache key: sha256 of the model's class and config, the data, the fit arguments and vaelib's version.
+    """The model cache key: sha256 of the model's class and config, the data, the fit arguments, vaelib's version and
+    the trainer's (:data:`vaelib.train.TRAINER_VERSION`, so that models trained by an older trainer are not reused).
 
     The model's initial weights and the device are not part of it. Returns ``(hex digest, the keyed spec)``.
     """
+    model = unwrap(model)
     spec = {
         "class_name": type(model).__name__,
         "config": _plain(model.config),
@@ -55,6 +60,7 @@ def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=
         "fit": {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
                 "beta": float(beta), "binarize": binarize if binarize is not None else getattr(train, "binarize", None)},
         "vaelib_version": _version(),
+        "trainer_version": _train.TRAINER_VERSION,
     }
     blob = json.dumps(spec, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest(), spec
@@ -67,33 +73,52 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
 
     The key (see :func:`cache_key`) covers the model's class and config, the training (and test) data, the fit
     arguments and vaelib's version. On a hit the stored weights are loaded into ``model`` in place and the stored
-    history is returned; no training happens. A corrupt or mismatched entry is reported in one line, retrained
-    and overwritten. An interrupted training is not stored. The cache folder is ``cache_dir``, else
-    ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
+    history is returned; no training happens. An entry that cannot be used (corrupt, unreadable, a folder, stored
+    under another key) is reported in one line and retrained (and overwritten, where it can be); a cache folder
+    that cannot be created or written is reported in one line, and the history of the training returned. Ctrl-C
+    propagates (see :func:`vaelib.fit`) and nothing half-trained is stored. The cache folder is ``cache_dir``,
+    else ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
     """
     key, spec = cache_key(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, seed=seed,
                           beta=beta, binarize=binarize)
-    path = cache_root(cache_dir) / f"{type(model).__name__}-{key[:24]}.pt"
-    if path.exists():
+    name = type(unwrap(model)).__name__
+    path = cache_root(cache_dir) / f"{name}-{key[:24]}.pt"
+    store = True
+    if path.is_dir():
+        store = False
+        print(f"vaelib: model cache entry {path} is a folder, not a file: training again, without storing the "
+              f"result", file=sys.stderr)
+    elif path.exists():
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         try:
             payload = _read_checkpoint(path)
             extra = payload.get("extra") or {}
-            if extra.get("cache_key") != key:
-                raise CheckpointError(f"{path} was stored under another key (stale entry)")
+            if not isinstance(extra, dict) or extra.get("cache_key") != key:
+                raise CheckpointError(f"{path} was stored under another key (stale or foreign entry)")
             _, _, history = _apply(payload, path, model)
             if history is None or len(history.train_loss) != epochs:
                 raise CheckpointError(f"{path} has no complete training history")
             if device is not None:
                 model.to(device)
             if verbose:
-                print(f"vaelib: loaded the trained {type(model).__name__} from the model cache ({path})")
+                print(f"vaelib: loaded the trained {name} from the model cache ({path})")
             return history
-        except CheckpointError as err:
+        except (CheckpointError, OSError) as err:  # OSError: unreadable (another user's file, a dead disk, ...)
             model.load_state_dict(before)
-            print(f"vaelib: model cache entry unusable, training again: {err}", file=sys.stderr)
-    history = _train.fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device, seed=seed,
-                  beta=beta, verbose=verbose, binarize=binarize)
-    if len(history.train_loss) == epochs:  # not after an interruption
-        save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})
+            reason = str(err) if isinstance(err, CheckpointError) else f"{path} cannot be read: {_reason(err)}"
+            print(f"vaelib: model cache entry unusable, training again: {reason}", file=sys.stderr)
+    # Ctrl-C propagates from fit: nothing half-trained is stored.
+    history = _train.fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device,
+                         seed=seed, beta=beta, verbose=verbose, binarize=binarize)
+    if store:
+        try:
+            save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})
+        except OSError as err:  # a read-only or full disk, another user's folder: the training is not lost
+            print(f"vaelib: could not store the trained {name} in the model cache ({path}: {_reason(err)}); "
+                  f"the model is trained, but will be trained again next time", file=sys.stderr)
     return history
+
+
+def _reason(err: OSError) -> str:
+    """The OS's words for an error, without the path (which the messages name themselves)."""
+    return err.strerror or str(err) or type(err).__name__

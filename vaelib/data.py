@@ -7,12 +7,17 @@ what lets ``vaelib.fit`` slice batches straight out of memory.
 Where the files live (first match wins): the ``root`` argument, the environment variable ``VAELIB_DATA``, a per-user
 cache folder (``$XDG_CACHE_HOME/vaelib/data``, by default ``~/.cache/vaelib/data``). The folder uses torchvision's
 layout, ``ROOT/MNIST/raw/*.gz`` and ``ROOT/FashionMNIST/raw/*.gz``; with internet access torchvision downloads the
-files there the first time.
+files there the first time. Every network access has a timeout (``VAELIB_DOWNLOAD_TIMEOUT`` seconds, default 60),
+and files on disk are checked before they are read (the ``.gz`` files against their published MD5 checksums, the
+extracted copies against their headers and sizes), so a damaged file is named instead of misread.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
+import socket
 from pathlib import Path
 
 import torch
@@ -33,10 +38,16 @@ _SOURCES = {
 }
 _FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+#: Seconds that a download may wait for the network before it gives up (``VAELIB_DOWNLOAD_TIMEOUT`` overrides it).
+DOWNLOAD_TIMEOUT = 60.0
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are not on disk and could not be downloaded (e.g. no internet access)."""
+
+
+class DatasetDamagedError(ValueError):
+    """A dataset file on disk is truncated or corrupt (the message names it and says how to replace it)."""
 
 
 class ImageData(tuple):
@@ -95,8 +106,9 @@ def load_dataset(name: str, split: str = "train", root=None, binarize: str | Non
         Bernoulli samples from them every epoch).
 
     Each call returns new tensors, so modifying them does not affect later calls.
-    Raises ValueError for an unknown name, split or binarize, and :class:`DatasetNotFoundError` when the files
-    are missing and cannot be downloaded.
+    Raises ValueError for an unknown name, split or binarize, :class:`DatasetNotFoundError` when the files
+    are missing and cannot be downloaded (no network, or none that answers within ``VAELIB_DOWNLOAD_TIMEOUT``
+    seconds, default 60), and :class:`DatasetDamagedError` when a file on disk is truncated or corrupt.
     """
     _check_choice("name", name, DATASETS)
     _check_choice("split", split, SPLITS)
@@ -131,17 +143,96 @@ def _torchvision(name: str, train: bool, root: str):
     from torchvision import datasets
 
     cls = getattr(datasets, _TORCHVISION[name])
+    _check_files(name, Path(root) / _TORCHVISION[name] / "raw", cls.resources)
+    timeout = download_timeout()
     try:
-        ds = cls(root, train=train, download=True)
+        with _network_timeout(timeout):
+            ds = cls(root, train=train, download=True)
     except (RuntimeError, OSError) as err:  # torchvision's "Error downloading ...", URLError, timeouts
-        raise DatasetNotFoundError(_missing_message(name, root, err)) from None
+        raise DatasetNotFoundError(_missing_message(name, root, err, timeout)) from None
     return ds.data, ds.targets.to(torch.int64)
 
 
-def _missing_message(name: str, root: str, err: Exception) -> str:
+def download_timeout() -> float:
+    """``$VAELIB_DOWNLOAD_TIMEOUT`` in seconds (a positive number), else :data:`DOWNLOAD_TIMEOUT`."""
+    value = os.environ.get("VAELIB_DOWNLOAD_TIMEOUT", "").strip()
+    if not value:
+        return DOWNLOAD_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"VAELIB_DOWNLOAD_TIMEOUT must be a positive number of seconds; got {value!r}")
+    return seconds
+
+
+@contextlib.contextmanager
+def _network_timeout(seconds: float):
+    """Every socket opened inside the block gives up after ``seconds`` without an answer (torchvision's downloads
+    call urllib without a timeout, which otherwise waits forever on a network that accepts and never answers)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# The IDX files inside the archives: (magic number, shape) by file name; MNIST and Fashion-MNIST share them.
+_IDX = {"train-images-idx3-ubyte": (2051, (60000, 28, 28)), "train-labels-idx1-ubyte": (2049, (60000,)),
+        "t10k-images-idx3-ubyte": (2051, (10000, 28, 28)), "t10k-labels-idx1-ubyte": (2049, (10000,))}
+
+
+def _check_files(name: str, folder: Path, resources) -> None:
+    """Refuse damaged files before torchvision reads them: an extracted IDX file whose header or size is wrong, and
+    (where no extracted copy exists yet) a ``.gz`` whose MD5 differs from the published one. Missing files pass."""
+    for archive, md5 in resources:
+        gz, idx = folder / archive, folder / archive[:-len(".gz")]
+        if idx.is_file():
+            problem = _idx_problem(idx, *_IDX[idx.name])
+            if problem:
+                raise DatasetDamagedError(
+                    f"{idx} is damaged ({problem}). Delete it: load_dataset extracts it again from {gz.name} (or "
+                    f"downloads that, given internet access); or copy a good copy there from {_SOURCES[name]}.")
+        elif gz.is_file() and _md5(gz) != md5:
+            raise DatasetDamagedError(
+                f"{gz} is damaged: truncated or corrupt (its MD5 checksum is not the published file's, {md5}). Delete "
+                f"it and call load_dataset again with internet access (torchvision downloads it afresh), or copy a "
+                f"good copy there from {_SOURCES[name]}.")
+
+
+def _idx_problem(path: Path, magic: int, shape: tuple) -> str | None:
+    """What is wrong with an IDX file (big-endian magic number, dimensions, then the bytes), or None."""
+    header_size = 4 * (1 + len(shape))
+    with open(path, "rb") as f:
+        header = f.read(header_size)
+    size = path.stat().st_size
+    if len(header) < header_size:
+        return f"{size} bytes, shorter than its {header_size}-byte header"
+    found = [int.from_bytes(header[i:i + 4], "big") for i in range(0, header_size, 4)]
+    if found != [magic, *shape]:
+        return f"its header reads {found}, not {[magic, *shape]}"
+    expected = header_size + int(torch.Size(shape).numel())
+    if size != expected:
+        return f"{size:,} bytes instead of {expected:,}: truncated" if size < expected else f"{size:,} bytes instead of {expected:,}"
+    return None
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _missing_message(name: str, root: str, err: Exception, timeout: float) -> str:
     folder = Path(root) / _TORCHVISION[name] / "raw"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     reason = lines[-1] if lines else type(err).__name__  # torchvision lists every mirror; the last error is enough
+    if isinstance(err, TimeoutError) or "timed out" in reason:
+        reason += f"; no answer within {timeout:g} s (VAELIB_DOWNLOAD_TIMEOUT sets the limit)"
     return (
         f"The {name} files are not in {folder} and could not be downloaded ({reason}).\n"
         f"Either give torchvision internet access (it then downloads them there by itself), or put the four files\n"

@@ -18,17 +18,19 @@ Autoencoder the reconstruction loss (binary cross-entropy summed over pixels).
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import checks, losses
-from .checkpoint import save_checkpoint
+from .checkpoint import CheckpointError, check_destination, load_checkpoint, save_checkpoint
 from .notebook import cpu_notice
 from .data import BINARIZE, STATIC_THRESHOLD
 
@@ -36,6 +38,20 @@ _positive = checks.positive
 
 #: The test set is binarized once with this seed under ``binarize="dynamic"`` (whatever the training seed).
 TEST_BINARIZE_SEED = 0
+#: Part of the model cache's key: raised whenever the same arguments come to train different weights.
+#: 2: each epoch's randomness is seeded by (seed, epoch) alone (see :func:`epoch_seeds`).
+TRAINER_VERSION = 2
+
+
+def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
+    """The seeds of epoch ``epoch`` (0 = the first) of a run seeded with ``seed``: one for the data (batch order,
+    dynamic binarization), one for the reparameterisation noise; two independent 63-bit numbers.
+
+    They depend on ``seed`` and ``epoch`` alone, so a run resumed from a checkpoint after epoch k draws exactly what
+    the same run done in one go drew.
+    """
+    digest = hashlib.sha256(f"vaelib epoch seeds {int(seed)} {int(epoch)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1, int.from_bytes(digest[8:16], "little") >> 1
 
 
 class TrainingDiverged(FloatingPointError):
@@ -141,10 +157,13 @@ class Trainer:
 
     model: a ``vaelib`` model (VAE, ConvVAE, Autoencoder); it is moved to ``device`` (default: :func:`pick_device`).
     batch_size, lr: mini-batch size and Adam's learning rate.
-    seed: seeds the batch order, the reparameterisation noise and dynamic binarization; runs on the CPU with the
-        same seed are identical. The global RNG state is restored afterwards.
+    seed: seeds the batch order, the reparameterisation noise and dynamic binarization, epoch by epoch (each
+        epoch's from the seed and the epoch's number alone, :func:`epoch_seeds`); runs on the CPU with the same
+        seed are identical, however they are split into ``fit`` calls. The global RNG state is restored afterwards.
     verbose: show a tqdm progress bar with the running loss.
-    checkpoint: a path; if given, a checkpoint (model, optimiser, history) is written after every epoch.
+    checkpoint: a path; if given, a checkpoint (model, optimiser, history) is written after every epoch, and
+        :meth:`resume` continues the run it holds. Before training, a folder, or a file that is not a checkpoint of
+        this model's class and config, is refused (CheckpointError) unless ``overwrite=True``.
     binarize: ``None``, ``"static"`` or ``"dynamic"``; default: what ``load_dataset`` marked on ``train``.
     amp: mixed precision: None (automatic: autocast on CUDA only), False (never), or ``torch.bfloat16`` /
         ``torch.float16`` to force that autocast dtype on any device (float16 comes with a gradient scaler).
@@ -158,7 +177,7 @@ class Trainer:
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
                  beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
                  amp: bool | torch.dtype | None = None, keep_data_on_host: bool | None = None,
-                 check_every: int = 50, eval_batch_size: int = 1000):
+                 check_every: int = 50, eval_batch_size: int = 1000, overwrite: bool = False):
         _positive("batch_size", batch_size, integer=True)
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
@@ -176,7 +195,7 @@ class Trainer:
         self.vae = _is_vae(model)
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
-        self.checkpoint, self.binarize = checkpoint, binarize
+        self.checkpoint, self.binarize, self.overwrite = checkpoint, binarize, bool(overwrite)
         self.amp_dtype = _amp_dtype(self.device, amp)
         self.keep_data_on_host = keep_data_on_host
         # float16 has too few exponent bits for small gradients: scale the loss up, and the gradients back down.
@@ -315,12 +334,29 @@ class Trainer:
         return len(self.history.train_loss)
 
     # ---- the loop
+    def resume(self) -> int:
+        """Continue the run stored in ``self.checkpoint``: its weights, optimiser state and history replace the
+        trainer's. Returns the number of epochs it holds; 0, changing nothing, when the file does not exist yet."""
+        if self.checkpoint is None:
+            raise ValueError("resuming needs the checkpoint path of the run: checkpoint=PATH")
+        check_destination(self.checkpoint, self.model, self.overwrite)
+        if not Path(self.checkpoint).exists():
+            return 0
+        _, optimizer_state, history = load_checkpoint(self.checkpoint, self.model)
+        if optimizer_state is None or history is None:
+            raise CheckpointError(f"{self.checkpoint} holds no optimiser state or history to resume from (the "
+                                  f"checkpoints that training writes hold both)")
+        self.optimizer.load_state_dict(optimizer_state)
+        self.history = history
+        return len(history.train_loss)
+
     def fit(self, train, epochs: int, test=None) -> History:
-        """Train for ``epochs`` epochs on ``train`` (images in [0, 1], or what ``load_dataset`` returns).
+        """Train for ``epochs`` more epochs on ``train`` (images in [0, 1], or what ``load_dataset`` returns).
 
         Returns the history (also ``self.history``). A NaN/inf loss raises :class:`TrainingDiverged` after giving
-        the model back the weights of the last completed epoch; Ctrl-C (KeyboardInterrupt) does the same and
-        returns the history of the completed epochs.
+        the model back the weights of the last completed epoch. Ctrl-C (KeyboardInterrupt) does the same, brings
+        the checkpoint (if any) to that epoch too, and then propagates, so a loop of trainings stops; the
+        history of the completed epochs stays in ``self.history``.
         """
         _positive("epochs", epochs, integer=True)
         mode = self._mode(train)
@@ -336,9 +372,10 @@ class Trainer:
             x_test = ((x_test > STATIC_THRESHOLD).float() if mode == "static"
                       else self._binarize(x_test.cpu(), self._generator(TEST_BINARIZE_SEED, torch.device("cpu")))
                       .to(x_test.device))
+        if self.checkpoint is not None:
+            check_destination(self.checkpoint, self.model, self.overwrite)  # before training, not after an epoch
         done = len(self.history.train_loss)
-        run_seed = self.seed + 1_000_003 * done  # a later call continues with fresh randomness
-        gen = self._generator(run_seed, x_train.device)
+        saved = done  # the completed epochs that the checkpoint holds, as far as this call is concerned
         good = self._snapshot()
         steps = math.ceil(x_train.shape[0] / self.batch_size)
         bar = tqdm(total=epochs * steps, disable=not self.verbose, unit="batch", dynamic_ncols=True)
@@ -346,10 +383,12 @@ class Trainer:
         self.model.train()
         try:
             with torch.random.fork_rng(devices=self._rng_devices()):
-                torch.manual_seed(run_seed)
                 for epoch in range(epochs):
-                    bar.set_description(f"epoch {epoch + 1}/{epochs}")
+                    bar.set_description(f"epoch {done + epoch + 1}/{done + epochs}")
                     start = time.perf_counter()
+                    data_seed, noise_seed = epoch_seeds(self.seed, done + epoch)
+                    gen = self._generator(data_seed, x_train.device)
+                    torch.manual_seed(noise_seed)
                     xe = self._binarize(x_train, gen) if mode == "dynamic" else x_train
                     loss, recon, kl = self._train_epoch(xe, gen, bar)
                     seconds = time.perf_counter() - start
@@ -357,6 +396,7 @@ class Trainer:
                     good = self._snapshot()
                     if self.checkpoint is not None:
                         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
+                        saved = len(self.history.train_loss)
         except TrainingDiverged as err:
             completed = self._restore(good)
             bar.close()
@@ -364,10 +404,14 @@ class Trainer:
                                    f"of the last completed epoch ({completed}). Try a smaller learning rate.") from None
         except KeyboardInterrupt:
             completed = self._restore(good)
+            if self.checkpoint is not None and completed > saved:  # interrupted while writing it: write it whole
+                save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
             bar.close()
-            print(f"Training interrupted in epoch {done + epoch + 1}: the model keeps the weights of the last "
-                  f"completed epoch ({completed}); returning the history so far.", file=sys.stderr)
-            return self.history
+            where = (f"; {self.checkpoint} holds the same: fit(..., checkpoint=..., resume=True) continues the run"
+                     if self.checkpoint is not None else "")
+            raise KeyboardInterrupt(f"training interrupted in epoch {done + epoch + 1}: the model has the weights of "
+                                    f"the last completed epoch ({completed}), and Trainer.history their history"
+                                    f"{where}") from None
         bar.close()
         return self.history
 
@@ -385,13 +429,35 @@ class Trainer:
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
         seed: int = 0, beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
-        **trainer_options) -> History:
+        resume: bool = False, overwrite: bool = False, **trainer_options) -> History:
     """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
 
     A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
     losses are per example, in nats. ``train`` / ``test``: images in [0, 1] as (N, in_dim) or (N, C, H, W), or
     what ``load_dataset`` returns. See :class:`Trainer` for the other arguments (``amp``, ``check_every``).
+
+    checkpoint: a file written after every epoch (model, optimiser state, history). A folder, or a file holding
+        another model's checkpoint, is refused before training unless ``overwrite=True``.
+    resume: continue the run stored in ``checkpoint`` (weights, optimiser state, history); ``epochs`` is the
+        run's total, so rerunning the same call after a crash or Ctrl-C trains only the remaining epochs, and
+        returns at once when the run is complete. With no file yet, training starts from the beginning. On the
+        CPU, a resumed run ends with exactly the weights and losses of the same run done in one go.
+    Ctrl-C gives the model the weights of its last completed epoch (the checkpoint holds them too) and then
+    raises KeyboardInterrupt, so a loop of ``fit`` calls stops.
     """
     trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, verbose=verbose,
-                      checkpoint=checkpoint, binarize=binarize, **trainer_options)
-    return trainer.fit(train, epochs=epochs, test=test)
+                      checkpoint=checkpoint, binarize=binarize, overwrite=overwrite, **trainer_options)
+    if not resume:
+        return trainer.fit(train, epochs=epochs, test=test)
+    _positive("epochs", epochs, integer=True)
+    done = trainer.resume()
+    if done > epochs:
+        raise ValueError(f"{checkpoint} holds {done} epochs, more than epochs={epochs} (with resume=True, epochs is "
+                         f"the run's total)")
+    if done == epochs:
+        if verbose:
+            print(f"vaelib: {checkpoint} holds the complete run ({done} epochs); nothing to train", file=sys.stderr)
+        return trainer.history
+    if done and verbose:
+        print(f"vaelib: resuming from {checkpoint} after epoch {done} of {epochs}", file=sys.stderr)
+    return trainer.fit(train, epochs=epochs - done, test=test)
