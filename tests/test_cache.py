@@ -1,4 +1,6 @@
 """The model cache: a hit reuses the trained model without training; anything unusable is retrained, never mis-loaded."""
+import os
+
 import pytest
 import torch
 
@@ -114,15 +116,105 @@ def test_unusable_entry_does_not_change_the_starting_weights(tmp_path, counted, 
     assert same_weights(model, reference)
 
 
-def test_interrupted_training_is_not_cached(tmp_path, monkeypatch, digits):
-    def interrupted_fit(model, train, **kwargs):
-        return train_module.History(train_loss=[1.0], epoch_seconds=[0.1])  # 1 of 2 epochs, as after Ctrl-C
+def test_interrupted_training_propagates_and_is_not_cached(tmp_path, monkeypatch, digits):
+    steps = []
+    real_step = train_module.Trainer._step
 
-    monkeypatch.setattr(train_module, "fit", interrupted_fit)
-    cached_fit(small_vae(), digits[0], epochs=2, cache_dir=tmp_path, verbose=False)
-    assert list(tmp_path.glob("*.pt")) == []
+    def step(self, xb):
+        steps.append(1)
+        if len(steps) == 15:                            # Ctrl-C in the second of two epochs
+            raise KeyboardInterrupt
+        return real_step(self, xb)
+
+    monkeypatch.setattr(train_module.Trainer, "_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        cached_fit(small_vae(), digits[0], epochs=2, cache_dir=tmp_path, verbose=False)
+    assert list(tmp_path.iterdir()) == []
 
 
+def test_models_trained_by_another_trainer_version_are_not_reused(tmp_path, counted, digits, monkeypatch):
+    cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    key, spec = cache_key(small_vae(), digits[0], epochs=1)
+    assert spec["trainer_version"] == train_module.TRAINER_VERSION
+    monkeypatch.setattr(train_module, "TRAINER_VERSION", train_module.TRAINER_VERSION + 1)
+    assert cache_key(small_vae(), digits[0], epochs=1)[0] != key
+    cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 2
+
+
+# ---------------------------------------------------------------- shared and read-only storage
+def test_entries_are_readable_by_others_as_the_umask_allows(tmp_path, digits):
+    old = os.umask(0o022)
+    try:
+        cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path / "cache", verbose=False)
+    finally:
+        os.umask(old)
+    (entry,) = (tmp_path / "cache").glob("*.pt")
+    assert entry.stat().st_mode & 0o777 == 0o644 and (tmp_path / "cache").stat().st_mode & 0o777 == 0o755
+
+
+def _one_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_an_entry_that_is_a_folder_is_reported_and_retrained(tmp_path, counted, digits, capsys):
+    key, _ = cache_key(small_vae(), digits[0], epochs=1)
+    (tmp_path / f"VAE-{key[:24]}.pt").mkdir()
+    h = cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 1 and len(h.train_loss) == 1
+    assert "is a folder" in _one_line(capsys.readouterr().err)
+
+
+def test_an_unreadable_entry_is_reported_as_such_and_retrained(tmp_path, counted, digits, capsys, monkeypatch):
+    """Another user's entry that this user may not read (simulated: as root, chmod does not stop reads)."""
+    import builtins
+    from pathlib import Path
+
+    cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    (entry,) = tmp_path.glob("*.pt")
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and Path(file) == entry:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    h = cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 2 and len(h.train_loss) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot be read: Permission denied" in line and "corrupt" not in line
+
+
+def test_a_foreign_file_in_the_entry_s_place_is_reported_and_retrained(tmp_path, counted, digits, capsys):
+    key, _ = cache_key(small_vae(), digits[0], epochs=1)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / f"VAE-{key[:24]}.pt")
+    cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 1 and "not a vaelib checkpoint" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("place", ["under a file", "not writable"])
+def test_a_cache_folder_that_cannot_be_written_never_costs_the_training(tmp_path, counted, digits, capsys,
+                                                                         monkeypatch, place):
+    if place == "under a file":
+        (tmp_path / "file").write_text("")
+        cache_dir = tmp_path / "file" / "cache"           # cannot be created
+    else:
+        cache_dir = tmp_path / "cache"                    # another user's folder (simulated: as root, chmod does not stop writes)
+
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(checkpoint.tempfile, "mkstemp", refuse)
+    model = small_vae()
+    h = cached_fit(model, digits[0], epochs=2, test=digits[1], cache_dir=cache_dir, verbose=False)
+    reference = small_vae()
+    expected = train_module.fit(reference, digits[0], epochs=2, test=digits[1], verbose=False)
+    assert h.train_loss == expected.train_loss and h.test_loss == expected.test_loss and len(h.test_loss) == 2
+    assert same_weights(model, reference)
+    assert "could not store" in _one_line(capsys.readouterr().err)
 def test_fingerprint_tracks_content_shape_and_dtype():
     x = torch.rand(10, 1, 8, 8)
     f = fingerprint(x)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib.data import DatasetNotFoundError, ImageData, data_root, load_dataset
+from vaelib import data as data_module
+from vaelib.data import DatasetDamagedError, DatasetNotFoundError, ImageData, data_root, load_dataset
 
 
 def test_digits_shapes_range_dtype_and_split():
@@ -115,3 +116,149 @@ def test_fashion_mnist_from_the_data_folder():
     x, y = load_dataset("fashion-mnist", split="test")
     assert x.shape == (10000, 1, 28, 28) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert torch.bincount(y).tolist() == [1000] * 10
+
+
+# ---------------------------------------------------------------- downloads never hang
+class SilentServer:
+    """A local TCP server that accepts connections and never answers (a stalled network). After ``give_up_s`` it
+    closes them, so that code without a timeout ends too (with another error, too late)."""
+
+    def __init__(self, give_up_s: float = 20.0):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted, self.stop = [], threading.Event()
+        self.give_up_s = give_up_s
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import time
+
+        self.sock.settimeout(0.1)
+        end = time.monotonic() + self.give_up_s
+        while not self.stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted.append(conn)
+            except OSError:
+                pass
+        for conn in self.accepted:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_mirror(monkeypatch):
+    import torchvision.datasets as tv
+
+    server = SilentServer()
+    for cls in (tv.MNIST, tv.FashionMNIST):
+        monkeypatch.setattr(cls, "mirrors", [f"http://127.0.0.1:{server.port}/"])
+    yield server
+    server.close()
+
+
+def test_a_stalled_network_times_out_with_the_offline_message(silent_mirror, monkeypatch, tmp_path):
+    import time
+
+    monkeypatch.setenv("VAELIB_DOWNLOAD_TIMEOUT", "0.5")
+    start = time.monotonic()
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", root=tmp_path)
+    elapsed = time.monotonic() - start
+    assert silent_mirror.accepted, "the download never reached the stalled server"
+    assert elapsed < 10, f"load_dataset waited {elapsed:.0f} s on a network that does not answer"
+    msg = str(info.value)
+    assert "VAELIB_DATA" in msg and "could not be downloaded" in msg and "VAELIB_DOWNLOAD_TIMEOUT" in msg
+    assert "0.5 s" in msg
+
+
+def test_the_download_timeout_defaults_to_60_s_and_is_checked(monkeypatch):
+    from vaelib.data import download_timeout
+
+    monkeypatch.delenv("VAELIB_DOWNLOAD_TIMEOUT", raising=False)
+    assert download_timeout() == 60
+    monkeypatch.setenv("VAELIB_DOWNLOAD_TIMEOUT", "2.5")
+    assert download_timeout() == 2.5
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        monkeypatch.setenv("VAELIB_DOWNLOAD_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="VAELIB_DOWNLOAD_TIMEOUT must be a positive number"):
+            download_timeout()
+
+
+# ---------------------------------------------------------------- damaged data files are named
+MNIST_RAW = data_root() / "MNIST" / "raw"
+
+
+@pytest.fixture
+def mnist_copy(tmp_path, monkeypatch):
+    """A copy of the real MNIST .gz files in a fresh data folder; downloads fail at once, as offline."""
+    import shutil
+
+    import torchvision.datasets.mnist as tv_mnist
+
+    if not all((MNIST_RAW / f).is_file() for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                                    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")):
+        pytest.skip(f"no MNIST .gz files under {MNIST_RAW} (set VAELIB_DATA to a folder holding MNIST/raw/*.gz; CI does)")
+
+    def offline(url, *args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        shutil.copyfile(MNIST_RAW / name, raw / name)
+        (raw / name).chmod(0o644)
+    return raw
+
+
+def _extract_all(raw):
+    import gzip
+
+    for gz in raw.glob("*.gz"):
+        with gzip.open(gz) as f:
+            (raw / gz.name[:-3]).write_bytes(f.read())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_damaged_gz_is_named_with_what_to_do(mnist_copy, damage):
+    gz = mnist_copy / "t10k-images-idx3-ubyte.gz"
+    data = bytearray(gz.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF                   # same size, one byte changed
+    gz.write_bytes(bytes(data))
+    with pytest.raises(DatasetDamagedError) as info:
+        load_dataset("mnist", split="test", root=mnist_copy.parent.parent)
+    msg = str(info.value)
+    assert str(gz) in msg and "damaged" in msg and "Delete it" in msg and "copy a good copy" in msg
+
+
+@pytest.mark.parametrize("damage", ["truncated", "header", "too long"])
+def test_a_damaged_extracted_file_is_named_with_what_to_do(mnist_copy, damage):
+    _extract_all(mnist_copy)
+    assert load_dataset("mnist", split="test", root=mnist_copy.parent.parent)[0].shape == (10000, 1, 28, 28)
+    idx = mnist_copy / "t10k-labels-idx1-ubyte"
+    data = bytearray(idx.read_bytes())
+    if damage == "truncated":
+        data = data[:5000]
+    elif damage == "header":
+        data[3] = 0x07                                   # the magic number's type byte
+    else:
+        data += b"\0" * 10
+    idx.write_bytes(bytes(data))
+    data_module._torchvision.cache_clear()              # the files are read once per process
+    with pytest.raises(DatasetDamagedError) as info:
+        load_dataset("mnist", split="test", root=mnist_copy.parent.parent)
+    msg = str(info.value)
+    assert str(idx) in msg and "damaged" in msg and "Delete it" in msg and "extracts it again" in msg
