@@ -407,10 +407,10 @@ class Trainer:
             if self.checkpoint is not None and completed > saved:  # interrupted while writing it: write it whole
                 save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
             bar.close()
-            where = (f"; {self.checkpoint} holds the same: fit(..., checkpoint=..., resume=True) continues the run"
+            where = (f"; {self.checkpoint} holds both: the same fit call with resume=True finishes the run"
                      if self.checkpoint is not None else "")
             raise KeyboardInterrupt(f"training interrupted in epoch {done + epoch + 1}: the model has the weights of "
-                                    f"the last completed epoch ({completed}), and Trainer.history their history"
+                                    f"the last completed epoch ({completed}), the Trainer's history their losses"
                                     f"{where}") from None
         bar.close()
         return self.history
