@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv book assets students test-browser strip test test-unit bench clean
+.PHONY: venv book assets students test-browser test-colab strip test test-unit bench clean
 
 # The virtual environment, rebuilt when requirements.txt or pyproject.toml change.
 venv: $(STAMP)
@@ -23,15 +23,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 assets: venv node_modules/.package-lock.json
 	$(BIN)/python book/copy_assets.py
 
-# jupyter-cache keys on the notebooks' contents only, so a change to vaelib (its Python or its widgets' JavaScript,
-# which the executed pages embed) clears the execution cache and every chapter runs again.
-_build/.vaelib-sources: $(wildcard vaelib/*.py vaelib/js/*.js)
-	rm -rf _build/.jupyter_cache
-	mkdir -p _build && touch $@
-
 # Strict build: warnings are errors, a failing cell fails the build; jupyter-cache re-runs only changed notebooks.
+# jupyter-cache keys on the notebooks' contents only, so book/cache_guard.py first clears the execution cache when
+# vaelib (its Python or its widgets' JavaScript, which the executed pages embed) differs from what the cache was made
+# with; the digest it compares lives inside the cache folder, so a restored CI cache keeps its executions.
 # --all re-renders every page (cheap: executions come from the cache) so that changed static files are copied too.
-book: venv assets _build/.vaelib-sources
+book: venv assets
+	$(BIN)/python book/cache_guard.py
 	$(BIN)/jupyter-book build -W -n --keep-going --all .
 
 # The students' edition, without solutions, into _build/students/_build/html (reuses the execution cache).
@@ -50,8 +48,14 @@ strip: venv
 test-unit: venv
 	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 
-# The whole suite: unit tests, then the browser tests against the built book.
-test: test-unit test-browser
+# A student's Colab session replayed: every chapter, quick configuration, in an environment holding only what Colab
+# preinstalls (.venv-colab, built once from tests/colab/preinstalled.txt) plus vaelib installed as the setup cell does.
+# Needs the offline data in $$VAELIB_DATA (see the README).
+test-colab: venv
+	$(BIN)/python tests/colab/replay.py
+
+# The whole suite: unit tests, the browser tests against the built book, then the Colab replay.
+test: test-unit test-browser test-colab
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py

@@ -79,7 +79,7 @@ def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, s
     kernel_dir = env / "share" / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
     (kernel_dir / "kernel.json").write_text(json.dumps({
-        "argv": [str(env_python(env)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [str(env_python(env)), "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (Colab-like)", "language": "python"}))
     base_file.write_text(json.dumps(base, indent=1))
     stamp.write_text(digest)
@@ -135,6 +135,24 @@ def run_notebook(path: Path, env: Path = ENV, timeout: int = 900) -> float:
         return time.perf_counter() - start
 
 
+def self_check(env: Path = ENV) -> None:
+    """The replay must catch what Colab would: a notebook that imports myst_nb (which Colab lacks) fails, by name."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "imports-myst-nb.ipynb"
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("from myst_nb import glue")]
+        nbformat.write(nb, probe)
+        try:
+            run_notebook(probe, env)
+        except ReplayFailure as err:
+            if "cell 1" in str(err) and "ModuleNotFoundError" in str(err):
+                return
+            raise ReplayFailure(f"self-check: a notebook importing myst_nb failed for another reason: {err}") from None
+        raise ReplayFailure("self-check: a notebook importing myst_nb ran: the environment is not Colab-like")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: chapters/*.ipynb)")
@@ -149,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         added = install_vaelib(ENV, base)
         print(f"colab replay: vaelib installed; added {', '.join(f'{n} {v}' for n, v in sorted(added.items()))}; "
               f"no preinstalled package changed version (ipywidgets {base.get('ipywidgets')})")
+        self_check()
+        print("colab replay: self-check passed (a notebook importing myst_nb fails here, as in Colab)")
         for path in chapters:
             seconds = run_notebook(path.resolve())
             print(f"colab replay: {path.name} ran top to bottom in {seconds:.0f} s")
