@@ -145,6 +145,14 @@ def test_students_build_has_exercises_but_no_solutions(tmp_path, monkeypatch, ed
     assert "SECRET" not in page
     assert not students.leaks(html)
     assert "CONFIG" in (html / "intro.html").read_text()  # the chapter-parameters directive listed the cell
+    # The Colab button opens the students' branch, whose notebook (written by the build) has no solution.
+    assert students.colab_targets(html) == {"chapters/01-a.html": ("students", "chapters/01-a.ipynb")}
+    branch_copy = (tmp_path / "_build" / "students" / "notebooks" / "chapters" / "01-a.ipynb").read_text()
+    assert "SECRET" not in branch_copy and "Compute" in branch_copy and '"outputs": []' in branch_copy
+    # A solution in the notebook behind the button is caught.
+    (tmp_path / "_build" / "students" / "notebooks" / "chapters" / "01-a.ipynb").write_text(
+        nbformat.writes(notebook_with_solution()))
+    assert any("Colab button" in leak for leak in students.leaks(html))
 
 
 # --- the execution cache guard (book/cache_guard.py) ------------------------------------------------------------
