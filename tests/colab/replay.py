@@ -67,6 +67,7 @@ def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, s
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     stamp, base_file = env / ".colab-requirements.sha256", env / ".colab-base.json"
     if stamp.is_file() and stamp.read_text() == digest and base_file.is_file() and env_python(env).exists():
+        write_kernelspec(env)
         return json.loads(base_file.read_text())
     print(f"colab replay: building {env.name} from {requirements.relative_to(ROOT)} (once; reused afterwards)")
     shutil.rmtree(env, ignore_errors=True)
@@ -76,14 +77,20 @@ def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, s
     missing = {"myst-nb", "jupyter-book", "anywidget"} & set(base)
     if missing:
         raise ReplayFailure(f"the Colab-like environment must not hold {sorted(missing)} (Colab does not)")
+    base_file.write_text(json.dumps(base, indent=1))
+    stamp.write_text(digest)
+    write_kernelspec(env)
+    return base
+
+
+def write_kernelspec(env: Path) -> None:
+    """Declare the environment's Python as the kernel ``colab-like`` (under ``env/share/jupyter/kernels``)."""
     kernel_dir = env / "share" / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
     (kernel_dir / "kernel.json").write_text(json.dumps({
+        # -Xfrozen_modules=off: the debugger of Colab's ipykernel warns at every start without it.
         "argv": [str(env_python(env)), "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (Colab-like)", "language": "python"}))
-    base_file.write_text(json.dumps(base, indent=1))
-    stamp.write_text(digest)
-    return base
 
 
 def install_vaelib(env: Path, base: dict[str, str], source: Path = ROOT) -> dict[str, str]:
