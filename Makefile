@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv book assets students test-browser test-colab strip test test-unit bench clean
+.PHONY: need-npm need-browser venv book assets students test-browser test-colab strip test test-unit bench clean
 
 # The virtual environment, rebuilt when requirements.txt or pyproject.toml change.
 venv: $(STAMP)
@@ -13,10 +13,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# Prerequisites checked before anything is installed, so that a missing one stops the build at once, in one line.
+need-npm:
+	@command -v npm >/dev/null || { echo "make book needs Node.js and npm, to fetch the book's browser assets: install them (Debian/Ubuntu: sudo apt-get install nodejs npm; macOS: brew install node; or https://nodejs.org)" >&2; exit 1; }
+
+# (The venv's Python when it exists, so that Playwright's own Chromium counts too; else the system's.)
+need-browser:
+	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) tools/find_browser.py >/dev/null
+
 # --- The book -------------------------------------------------------------------------------------------------
 # Browser assets the built book serves itself (no CDN): `npm ci` from package-lock.json into node_modules/ (npm
 # writes node_modules/.package-lock.json, the stamp), then book/copy_assets.py fills _book_static/vendor/.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | need-npm
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
@@ -28,7 +36,7 @@ assets: venv node_modules/.package-lock.json
 # vaelib (its Python or its widgets' JavaScript, which the executed pages embed) differs from what the cache was made
 # with; the digest it compares lives inside the cache folder, so a restored CI cache keeps its executions.
 # --all re-renders every page (cheap: executions come from the cache) so that changed static files are copied too.
-book: venv assets
+book: need-npm venv assets
 	$(BIN)/python book/cache_guard.py
 	$(BIN)/jupyter-book build -W -n --keep-going --all .
 
@@ -55,7 +63,7 @@ test-colab: venv
 	$(BIN)/python tests/colab/replay.py
 
 # The whole suite: unit tests, the browser tests against the built book, then the Colab replay.
-test: test-unit test-browser test-colab
+test: need-npm need-browser test-unit test-browser test-colab
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py
