@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,21 @@ def run_notebook(path: Path, env: Path = ENV, timeout: int = 900) -> float:
                     first = next((line for line in cell.source.splitlines() if line.strip()), "")
                     reason = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))
                     raise ReplayFailure(f"{name}, cell {index} (starts `{first[:80]}`): {reason.strip()[:2000]}") from None
-        return time.perf_counter() - start
+            client.set_widgets_metadata()
+        seconds = time.perf_counter() - start
+    check_widgets(nb, name)
+    return seconds
+
+
+def check_widgets(nb, name: str) -> int:
+    """Every explorer a chapter builds must have been constructed and serialised by the kernel's ipywidgets (7.7.1
+    here): its model is in the saved widget state. Returns the number of anywidget models."""
+    built = sum(len(re.findall(r"\b[A-Z]\w*Explorer\(", c.source)) for c in nb.cells if c.cell_type == "code")
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    models = [m for m in state.values() if m.get("model_name") == "AnyModel"]
+    if built and not models:
+        raise ReplayFailure(f"{name} builds {built} explorer(s) but no anywidget model was serialised by the kernel")
+    return len(models)
 
 
 def self_check(env: Path = ENV) -> None:
