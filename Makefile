@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv book assets students test-browser strip test test-unit bench clean
+.PHONY: need-npm need-browser venv book assets students test-browser test-colab strip test test-unit bench clean
 
 # The virtual environment, rebuilt when requirements.txt or pyproject.toml change.
 venv: $(STAMP)
@@ -13,25 +13,31 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# Prerequisites checked before anything is installed, so that a missing one stops the build at once, in one line.
+need-npm:
+	@command -v npm >/dev/null || { echo "make book needs Node.js and npm, to fetch the book's browser assets: install them (Debian/Ubuntu: sudo apt-get install nodejs npm; macOS: brew install node; or https://nodejs.org)" >&2; exit 1; }
+
+# (The venv's Python when it exists, so that Playwright's own Chromium counts too; else the system's.)
+need-browser:
+	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) tools/find_browser.py >/dev/null
+
 # --- The book -------------------------------------------------------------------------------------------------
 # Browser assets the built book serves itself (no CDN): `npm ci` from package-lock.json into node_modules/ (npm
 # writes node_modules/.package-lock.json, the stamp), then book/copy_assets.py fills _book_static/vendor/.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | need-npm
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 assets: venv node_modules/.package-lock.json
 	$(BIN)/python book/copy_assets.py
 
-# jupyter-cache keys on the notebooks' contents only, so a change to vaelib (its Python or its widgets' JavaScript,
-# which the executed pages embed) clears the execution cache and every chapter runs again.
-_build/.vaelib-sources: $(wildcard vaelib/*.py vaelib/js/*.js)
-	rm -rf _build/.jupyter_cache
-	mkdir -p _build && touch $@
-
 # Strict build: warnings are errors, a failing cell fails the build; jupyter-cache re-runs only changed notebooks.
+# jupyter-cache keys on the notebooks' contents only, so book/cache_guard.py first clears the execution cache when
+# vaelib (its Python or its widgets' JavaScript, which the executed pages embed) differs from what the cache was made
+# with; the digest it compares lives inside the cache folder, so a restored CI cache keeps its executions.
 # --all re-renders every page (cheap: executions come from the cache) so that changed static files are copied too.
-book: venv assets _build/.vaelib-sources
+book: need-npm venv assets
+	$(BIN)/python book/cache_guard.py
 	$(BIN)/jupyter-book build -W -n --keep-going --all .
 
 # The students' edition, without solutions, into _build/students/_build/html (reuses the execution cache).
@@ -50,8 +56,14 @@ strip: venv
 test-unit: venv
 	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 
-# The whole suite: unit tests, then the browser tests against the built book.
-test: test-unit test-browser
+# A student's Colab session replayed: every chapter, quick configuration, in an environment holding only what Colab
+# preinstalls (.venv-colab, built once from tests/colab/preinstalled.txt) plus vaelib installed as the setup cell does.
+# Needs the offline data in $$VAELIB_DATA (see the README).
+test-colab: venv
+	$(BIN)/python tests/colab/replay.py
+
+# The whole suite: unit tests, the browser tests against the built book, then the Colab replay.
+test: need-npm need-browser test-unit test-browser test-colab
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py

@@ -124,12 +124,17 @@ def test_loss(model: vaelib.VAE, x: torch.Tensor, seed: int = 123) -> float:
 class Canonical:
     """The example's setup and its ``train(epoch)`` loop (logging, test pass and image saving left out)."""
 
-    def __init__(self, root: str, init: dict):
+    def __init__(self, root: str, init: dict, device="cpu", limit: int | None = None):
         from torchvision import datasets, transforms
 
         self.dataset = datasets.MNIST(root, train=True, download=True, transform=transforms.ToTensor())
-        self.loader = torch.utils.data.DataLoader(self.dataset, batch_size=128, shuffle=True)
-        self.model = ExampleVAE()
+        if limit is not None:  # a quick smoke run on the first `limit` images
+            self.dataset = torch.utils.data.Subset(self.dataset, range(limit))
+        # On a GPU, as the example does with --accel: pinned host batches copied over each step.
+        self.device = torch.device(device)
+        self.loader = torch.utils.data.DataLoader(self.dataset, batch_size=128, shuffle=True,
+                                                  pin_memory=self.device.type == "cuda")
+        self.model = ExampleVAE().to(self.device)
         self.model.load_state_dict(init)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
 
@@ -139,12 +144,15 @@ class Canonical:
         t = time.perf_counter()
         train_loss = 0.0
         for data, _ in self.loader:
+            data = data.to(self.device)
             self.optimizer.zero_grad()
             recon, mu, logvar = self.model(data)
             loss = example_loss(recon, data, mu, logvar)
             loss.backward()
             train_loss += loss.item()
             self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
         return time.perf_counter() - t, train_loss / len(self.dataset)
 
 

@@ -145,3 +145,74 @@ def test_students_build_has_exercises_but_no_solutions(tmp_path, monkeypatch, ed
     assert "SECRET" not in page
     assert not students.leaks(html)
     assert "CONFIG" in (html / "intro.html").read_text()  # the chapter-parameters directive listed the cell
+    # The Colab button opens the students' branch, whose notebook (written by the build) has no solution.
+    assert students.colab_targets(html) == {"chapters/01-a.html": ("students", "chapters/01-a.ipynb")}
+    branch_copy = (tmp_path / "_build" / "students" / "notebooks" / "chapters" / "01-a.ipynb").read_text()
+    assert "SECRET" not in branch_copy and "Compute" in branch_copy and '"outputs": []' in branch_copy
+    # A solution in the notebook behind the button is caught.
+    (tmp_path / "_build" / "students" / "notebooks" / "chapters" / "01-a.ipynb").write_text(
+        nbformat.writes(notebook_with_solution()))
+    assert any("Colab button" in leak for leak in students.leaks(html))
+
+
+# --- the execution cache guard (book/cache_guard.py) ------------------------------------------------------------
+
+import cache_guard  # noqa: E402  (book/cache_guard.py)
+
+
+def fake_repo(root: Path) -> None:
+    (root / "vaelib" / "js").mkdir(parents=True)
+    (root / "vaelib" / "models.py").write_text("A = 1\n")
+    (root / "vaelib" / "js" / "latent.js").write_text("export default {}\n")
+    (root / "pyproject.toml").write_text("[project]\n")
+
+
+def executed(cache: Path) -> Path:
+    (cache / "executed").mkdir(parents=True, exist_ok=True)
+    marker = cache / "executed" / "chapter.ipynb"
+    marker.write_text("{}")
+    return marker
+
+
+def test_cache_guard_keeps_the_cache_while_vaelib_is_unchanged(tmp_path):
+    fake_repo(tmp_path)
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    assert cache_guard.guard(cache, tmp_path) == "new"
+    marker = executed(cache)
+    assert cache_guard.guard(cache, tmp_path) == "kept" and marker.exists()
+    # A fresh checkout (new file dates, same contents) or a restored CI cache: still kept.
+    for path in cache_guard.sources(tmp_path):
+        path.touch()
+    restored = tmp_path / "elsewhere"
+    shutil.copytree(cache, restored)
+    assert cache_guard.guard(restored, tmp_path) == "kept" and (restored / "executed" / "chapter.ipynb").exists()
+
+
+@pytest.mark.parametrize("change", ["python", "javascript", "new file", "pyproject"])
+def test_cache_guard_clears_the_cache_when_vaelib_changed(tmp_path, change):
+    fake_repo(tmp_path)
+    cache = tmp_path / ".jupyter_cache"
+    cache_guard.guard(cache, tmp_path)
+    marker = executed(cache)
+    {"python": lambda: (tmp_path / "vaelib" / "models.py").write_text("A = 2\n"),
+     "javascript": lambda: (tmp_path / "vaelib" / "js" / "latent.js").write_text("export default {a: 1}\n"),
+     "new file": lambda: (tmp_path / "vaelib" / "cache.py").write_text(""),
+     "pyproject": lambda: (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")}[change]()
+    assert cache_guard.guard(cache, tmp_path) == "cleared" and not marker.exists()
+    assert cache_guard.guard(cache, tmp_path) == "kept"
+
+
+def test_cache_guard_clears_a_cache_of_unknown_provenance(tmp_path):
+    fake_repo(tmp_path)
+    cache = tmp_path / ".jupyter_cache"
+    marker = executed(cache)           # executions with no digest: made by an older build, or by hand
+    assert cache_guard.guard(cache, tmp_path) == "cleared" and not marker.exists()
+
+
+def test_the_pages_workflow_caches_the_folder_that_holds_the_digest():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pages.yml").read_text())
+    paths = [step["with"]["path"] for job in workflow["jobs"].values() for step in job["steps"]
+             if str(step.get("uses", "")).startswith("actions/cache")]
+    assert paths and any("_build/.jupyter_cache" in p.split() for p in paths)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "book/cache_guard.py" in makefile.split("\nbook:")[1].split("\n\n")[0]

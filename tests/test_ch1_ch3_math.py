@@ -183,7 +183,7 @@ def test_explorers_reject_bad_input():
 @pytest.mark.parametrize("name, widget_class", [("bayes", BayesExplorer), ("kl", KLExplorer)])
 def test_widget_javascript_follows_the_conventions(name, widget_class):
     src = check_conventions(name, widget_class)
-    assert 'make("label", { for: id }' in src and 'setAttribute("aria-label"' in src
+    assert "sliderTable(side, uid," in src and 'setAttribute("aria-label"' in src
 
 
 @needs_node

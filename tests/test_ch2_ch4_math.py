@@ -219,7 +219,7 @@ def test_elbo_widget_quantities_satisfy_the_identity():
 
 
 def test_elbo_js_follows_the_widget_conventions():
-    assert '"label", { for: id }' in check_conventions("elbo", ELBOExplorer)
+    assert "sliderTable(side, uid," in check_conventions("elbo", ELBOExplorer)
 
 
 @needs_node
@@ -383,7 +383,7 @@ def test_image_slider_bad_input_raises_a_clear_value_error(bad, match):
 
 
 def test_image_slider_js_follows_the_widget_conventions():
-    assert '"label", { for: id }' in check_conventions("imageslider", ImageSliderExplorer)
+    assert "sliderRow(root, { id: `${uid}-" in check_conventions("imageslider", ImageSliderExplorer)
 
 
 @needs_node

@@ -193,7 +193,7 @@ def test_active_units_rejects_too_few_examples_and_bad_thresholds():
 @pytest.mark.parametrize("name, widget_class", [("reparam", ReparamExplorer), ("beta", BetaExplorer)])
 def test_widget_js_follows_the_conventions(name, widget_class):
     src = check_conventions(name, widget_class)
-    assert 'make("label", { for: id }' in src and "draw();" in src
+    assert ("sliderTable(side, uid," in src or "sliderRow(root, { id: `${uid}-" in src) and "draw();" in src
 
 
 @needs_node

@@ -137,3 +137,41 @@ def test_figure_cells_have_alt_text(path):
         if not alt.strip():
             missing.append(f"cell {i}: {cell.source.splitlines()[0][:60]!r}")
     assert not missing, f"{path.name}: figure cells without metadata mystnb.image.alt:\n" + "\n".join(missing)
+
+
+# What a chapter may import: Python's standard library, what Colab preinstalls (tests/colab/preinstalled.txt, by
+# import name), and vaelib with its own dependencies (what the setup cell installs). tests/colab/replay.py runs the
+# chapters in such an environment; this check names the offending import in a second.
+COLAB_IMPORTS = {"torch", "torchvision", "numpy", "scipy", "matplotlib", "sklearn", "pandas", "tqdm", "IPython",
+                 "ipykernel", "ipywidgets", "traitlets", "PIL"}
+VAELIB_IMPORTS = {"vaelib", "anywidget"}
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level names of the modules a cell imports (lines of IPython magics and shell escapes are skipped)."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_imported_modules_sees_every_form():
+    assert imported_modules("import a.b as c\nfrom d.e import f\n%matplotlib inline\ndef g():\n    import h\n") == {
+        "a", "d", "h"}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_chapter_imports_only_what_colab_has(path):
+    allowed = COLAB_IMPORTS | VAELIB_IMPORTS | set(sys.stdlib_module_names)
+    found = {}
+    for i, cell in enumerate(load(path).cells):
+        if cell.cell_type == "code":
+            for name in imported_modules(cell.source) - allowed:
+                found.setdefault(name, i)
+    assert not found, (f"{path.name} imports what Colab does not have: "
+                       + ", ".join(f"{n} (cell {i})" for n, i in sorted(found.items()))
+                       + ". Use vaelib's helpers (e.g. vaelib.notebook.glue instead of myst_nb.glue).")

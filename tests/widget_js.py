@@ -1,7 +1,8 @@
 """Shared checks for the widgets' JavaScript (vaelib/js/*.js).
 
-``check_conventions`` pins the DOM contract the browser tests rely on; ``run_node`` runs a module's exported maths
-under Node.js, so each test can compare the very code the page runs against Python.
+``check_conventions`` pins the DOM contract the browser tests rely on; ``run_node`` runs a widget module's exported
+maths under Node.js, so each test can compare the very code the page runs against Python. A widget's module is
+``js/common.js`` followed by ``js/NAME.js`` (``vaelib.widgets._js``); both helpers work on that whole module.
 """
 from __future__ import annotations
 
@@ -12,23 +13,27 @@ import subprocess
 
 import pytest
 
-from vaelib.widgets import JS_DIR
+from vaelib.widgets import JS_DIR, _js
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 
 
 def check_conventions(name: str, widget_class) -> str:
-    """Assert that vaelib/js/NAME.js is the widget's module and follows the conventions; returns its source."""
-    src = (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
-    assert widget_class._esm == src
-    assert "export default" in src and "render(" in src
-    assert f'"data-vaelib-widget": "{name}"' in src
-    assert 'type: "range"' in src and "label" in src and 'role: "img"' in src and "aria-label" in src
-    assert "model.save_changes()" in src
-    assert not re.search(r"\bimport\b[^;]*from", src), "no imports: the widget must not fetch anything"
-    assert not re.search(r"https?://", src), "no external URLs"
-    return src
+    """Assert that the widget's module is common.js + vaelib/js/NAME.js and follows the conventions; returns the
+    widget's own file (without common.js)."""
+    own = (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+    common = (JS_DIR / "common.js").read_text(encoding="utf-8")
+    assert widget_class._esm == _js(name) and _js(name).startswith(common) and _js(name).endswith(own)
+    assert "export default" in own and "render(" in own and "export default" not in common
+    assert f'widgetRoot("{name}"' in own, "the root must come from common.js's widgetRoot (data-vaelib-widget)"
+    assert '"data-vaelib-widget": name' in common and 'make("label", { for: id }' in common
+    assert re.search(r"slider(Row|Table)\(", own) and 'type: "range"' in common and "aria-label" in own
+    assert ("bindSlider(" in own or "model.save_changes()" in own) and "model.save_changes()" in common
+    for src in (common, own):
+        assert not re.search(r"\bimport\b[^;]*from", src), "no imports: the widget must not fetch anything"
+        assert not re.search(r"https?://", src), "no external URLs"
+    return own
 
 
 def run_node(tmp_path, module: str, body: str, payload):
@@ -36,7 +41,7 @@ def run_node(tmp_path, module: str, body: str, payload):
 
     ``body`` prints one JSON value with console.log; it is returned parsed.
     """
-    shutil.copy(JS_DIR / f"{module}.js", tmp_path / f"{module}.mjs")
+    (tmp_path / f"{module}.mjs").write_text(_js(module), encoding="utf-8")
     (tmp_path / "in.json").write_text(json.dumps(payload))
     (tmp_path / "run.mjs").write_text(
         f'import * as m from "./{module}.mjs";\nimport {{ readFileSync }} from "node:fs";\n'

@@ -4,6 +4,11 @@ Each widget's logic is JavaScript (``vaelib/js/NAME.js``) and all the data it ne
 widget works live in Jupyter and Colab and still responds on the book's static HTML pages, where no kernel runs.
 Conventions every widget follows (the browser tests rely on them): the root element carries ``data-vaelib-widget``,
 the widget draws into a ``<canvas>`` or ``<svg>``, and it has at least one ``<input type="range">`` with a label.
+
+What the widgets' JavaScript has in common (the element factory, the root and side-panel layout, labelled slider rows,
+canvases, axes, greyscale images, the latent plane) lives once, in ``js/common.js``. An anywidget ``_esm`` is a single
+self-contained module that cannot import a file beside it, so :func:`_js` puts ``common.js`` in front of each widget's
+own file.
 """
 from __future__ import annotations
 
@@ -16,8 +21,12 @@ JS_DIR = Path(__file__).parent / "js"
 
 
 def _js(name: str) -> str:
-    """The source of ``vaelib/js/NAME.js``, an ES module exporting ``render({model, el})``."""
-    return (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+    """The ES module of widget NAME: ``vaelib/js/common.js`` followed by ``vaelib/js/NAME.js``.
+
+    The result exports ``render({model, el})`` as its default, and every function of both files.
+    """
+    common = (JS_DIR / "common.js").read_text(encoding="utf-8")
+    return common + "\n// ---- " + f"{name}.js\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
 
 
 class LatentExplorer(anywidget.AnyWidget):
@@ -448,3 +457,4 @@ class BetaExplorer(anywidget.AnyWidget):
                          dim_active=dim_active.astype(int).tolist(), images=ImageSliderExplorer.b64(both),
                          inputs=ImageSliderExplorer.b64(inputs), n_images=n, height=h, width=w, index=int(index),
                          **kwargs)
+

@@ -5,8 +5,9 @@ instructions, never a skip. Every request to a host other than 127.0.0.1 is abor
 would need the internet (a CDN script, a web font) fails its test.
 
 Environment: ``VAEBOOK_ROOT`` (the book's source folder, holding ``_toc.yml`` and ``_config.yml``; default: this
-repository), ``VAEBOOK_HTML`` (the built site; default ``$VAEBOOK_ROOT/_build/html``), ``CHROMIUM`` (default
-``/usr/bin/chromium``, Debian's package ``chromium``).
+repository), ``VAEBOOK_HTML`` (the built site; default ``$VAEBOOK_ROOT/_build/html``), ``CHROMIUM`` (the browser; default:
+what ``tools/find_browser.py`` finds: Debian's or Ubuntu's Chromium, Google Chrome, or Playwright's own Chromium).
+Without a browser the session stops at once with one line saying how to install one.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tools.find_browser import ADVICE, find_browser
+
 REPO = Path(__file__).resolve().parents[2]
 BOOK_ROOT = Path(os.environ.get("VAEBOOK_ROOT", REPO)).resolve()
 HTML = Path(os.environ.get("VAEBOOK_HTML", BOOK_ROOT / "_build" / "html")).resolve()
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = find_browser()
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -73,6 +76,12 @@ def source_of(page: str, root: Path = BOOK_ROOT) -> Path:
     raise FileNotFoundError(f"_toc.yml lists {page!r} but neither {page}.ipynb nor {page}.md exists in {root}")
 
 
+def pytest_collection_finish(session):
+    """No browser: one line and stop, instead of an error in every test."""
+    if CHROMIUM is None and session.items:
+        pytest.exit(ADVICE, returncode=1)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the signature is the standard library's
         pass
@@ -104,13 +113,7 @@ def server(built_book: Path):
 
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium (never a browser downloaded by `playwright install`)."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install Debian's package "
-            f"(`apt-get install -y chromium`) or set CHROMIUM to its path.",
-            pytrace=False,
-        )
+    """The Chromium that tools/find_browser.py found, headless."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

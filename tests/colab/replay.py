@@ -5,12 +5,13 @@
 
 1. The environment (``.venv-colab``) holds Colab's preinstalled set, ``tests/colab/preinstalled.txt`` (ipywidgets
    7.7.1; no myst-nb, jupyter-book or anywidget). It is built once and reused while that file is unchanged.
+   (About 6 GB: a CUDA build of torch, as Colab has.)
 2. vaelib is installed into it as a chapter's setup cell does, with a plain ``pip install`` of this checkout, after
    removing what the previous replay installed. If that changes the version of any preinstalled package (which in
    Colab would force a runtime restart), the replay fails and names the packages.
-3. Every chapter runs top to bottom in a kernel of that environment, quick configuration, with the offline data
-   (``$VAELIB_DATA``), each in a fresh working folder and a fresh model cache, as each Colab notebook gets a fresh
-   machine. The first failing cell stops the replay with its chapter, its cell number and the error.
+3. Every chapter runs top to bottom in a kernel of that environment, quick configuration, each in a fresh working
+   folder and a fresh model cache, as each Colab notebook gets a fresh machine. The data come from ``$VAELIB_DATA``
+   when it is set (offline; CI does this), else torchvision downloads them once into ``~/.cache/vaelib/data``. The first failing cell stops the replay with its chapter, its cell number and the error.
 
 This script runs in the book's own environment (it needs nbclient, as the book build does); only the kernels run in
 the Colab-like one.
@@ -21,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +69,7 @@ def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, s
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     stamp, base_file = env / ".colab-requirements.sha256", env / ".colab-base.json"
     if stamp.is_file() and stamp.read_text() == digest and base_file.is_file() and env_python(env).exists():
+        write_kernelspec(env)
         return json.loads(base_file.read_text())
     print(f"colab replay: building {env.name} from {requirements.relative_to(ROOT)} (once; reused afterwards)")
     shutil.rmtree(env, ignore_errors=True)
@@ -76,14 +79,20 @@ def build_env(env: Path = ENV, requirements: Path = PREINSTALLED) -> dict[str, s
     missing = {"myst-nb", "jupyter-book", "anywidget"} & set(base)
     if missing:
         raise ReplayFailure(f"the Colab-like environment must not hold {sorted(missing)} (Colab does not)")
+    base_file.write_text(json.dumps(base, indent=1))
+    stamp.write_text(digest)
+    write_kernelspec(env)
+    return base
+
+
+def write_kernelspec(env: Path) -> None:
+    """Declare the environment's Python as the kernel ``colab-like`` (under ``env/share/jupyter/kernels``)."""
     kernel_dir = env / "share" / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
     (kernel_dir / "kernel.json").write_text(json.dumps({
-        "argv": [str(env_python(env)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # -Xfrozen_modules=off: the debugger of Colab's ipykernel warns at every start without it.
+        "argv": [str(env_python(env)), "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (Colab-like)", "language": "python"}))
-    base_file.write_text(json.dumps(base, indent=1))
-    stamp.write_text(digest)
-    return base
 
 
 def install_vaelib(env: Path, base: dict[str, str], source: Path = ROOT) -> dict[str, str]:
@@ -132,7 +141,39 @@ def run_notebook(path: Path, env: Path = ENV, timeout: int = 900) -> float:
                     first = next((line for line in cell.source.splitlines() if line.strip()), "")
                     reason = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))
                     raise ReplayFailure(f"{name}, cell {index} (starts `{first[:80]}`): {reason.strip()[:2000]}") from None
-        return time.perf_counter() - start
+            client.set_widgets_metadata()
+        seconds = time.perf_counter() - start
+    check_widgets(nb, name)
+    return seconds
+
+
+def check_widgets(nb, name: str) -> int:
+    """Every explorer a chapter builds must have been constructed and serialised by the kernel's ipywidgets (7.7.1
+    here): its model is in the saved widget state. Returns the number of anywidget models."""
+    built = sum(len(re.findall(r"\b[A-Z]\w*Explorer\(", c.source)) for c in nb.cells if c.cell_type == "code")
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    models = [m for m in state.values() if m.get("model_name") == "AnyModel"]
+    if built and not models:
+        raise ReplayFailure(f"{name} builds {built} explorer(s) but no anywidget model was serialised by the kernel")
+    return len(models)
+
+
+def self_check(env: Path = ENV) -> None:
+    """The replay must catch what Colab would: a notebook that imports myst_nb (which Colab lacks) fails, by name."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "imports-myst-nb.ipynb"
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("from myst_nb import glue")]
+        nbformat.write(nb, probe)
+        try:
+            run_notebook(probe, env)
+        except ReplayFailure as err:
+            if "cell 1" in str(err) and "ModuleNotFoundError" in str(err):
+                return
+            raise ReplayFailure(f"self-check: a notebook importing myst_nb failed for another reason: {err}") from None
+        raise ReplayFailure("self-check: a notebook importing myst_nb ran: the environment is not Colab-like")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,15 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: chapters/*.ipynb)")
     args = parser.parse_args(argv)
     chapters = args.chapters or sorted((ROOT / "chapters").glob("*.ipynb"))
-    if not os.environ.get("VAELIB_DATA"):
-        print("colab replay: set VAELIB_DATA to a folder with MNIST/raw and FashionMNIST/raw (the offline data)",
-              file=sys.stderr)
-        return 2
     try:
         base = build_env()
         added = install_vaelib(ENV, base)
         print(f"colab replay: vaelib installed; added {', '.join(f'{n} {v}' for n, v in sorted(added.items()))}; "
               f"no preinstalled package changed version (ipywidgets {base.get('ipywidgets')})")
+        self_check()
+        print("colab replay: self-check passed (a notebook importing myst_nb fails here, as in Colab)")
         for path in chapters:
             seconds = run_notebook(path.resolve())
             print(f"colab replay: {path.name} ran top to bottom in {seconds:.0f} s")

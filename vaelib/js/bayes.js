@@ -7,7 +7,6 @@
 // class_names [name0, name1].
 
 const C0 = "#1f77b4", C1 = "#d62728";   // matplotlib's tab10 blue and red
-let counter = 0;
 
 export function normalPdf(x, mu, sigma) {
   const u = (x - mu) / sigma;
@@ -26,63 +25,19 @@ export function bayes(x, s) {
   return { lik0, lik1, joint0, joint1, evidence, post1 };
 }
 
-function make(tag, attrs = {}, text = null) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== null) e.textContent = text;
-  return e;
-}
-
 // One panel's frame: box {x, y, w, h} in CSS pixels, data ranges xr, yr; returns the data -> pixel maps.
 function frame(ctx, box, xr, yr, xlabel, ylabel, yticks) {
   const px = (v) => box.x + (v - xr[0]) / (xr[1] - xr[0]) * box.w;
   const py = (v) => box.y + box.h - (v - yr[0]) / (yr[1] - yr[0]) * box.h;
-  ctx.strokeStyle = "#333333";
-  ctx.lineWidth = 1;
-  ctx.strokeRect(box.x, box.y, box.w, box.h);
-  ctx.fillStyle = "#222222";
-  ctx.font = "11px sans-serif";
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
-  for (let t = Math.ceil(xr[0]); t <= xr[1]; t++) {
-    ctx.fillRect(px(t) - 0.5, box.y + box.h, 1, 3);
-    ctx.fillText(String(t), px(t), box.y + box.h + 4);
-  }
-  ctx.fillText(xlabel, box.x + box.w / 2, box.y + box.h + 17);
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (const t of yticks) {
-    ctx.fillRect(box.x - 3, py(t) - 0.5, 3, 1);
-    ctx.fillText(t.toFixed(yr[1] < 1.5 ? 1 : 0), box.x - 5, py(t));
-  }
-  ctx.save();
-  ctx.translate(12, box.y + box.h / 2);
-  ctx.rotate(-Math.PI / 2);
-  ctx.textAlign = "center";
-  ctx.fillText(ylabel, 0, 0);
-  ctx.restore();
+  const xticks = [];
+  for (let t = Math.ceil(xr[0]); t <= xr[1]; t++) xticks.push(t);
+  drawAxes(ctx, box, { X: px, Y: py, xticks, yticks, xlabel, ylabel, yfmt: (t) => t.toFixed(yr[1] < 1.5 ? 1 : 0) });
   return { px, py };
 }
 
 function curve(ctx, xs, ys, px, py, color, { fill = false, dash = [], width = 2 } = {}) {
-  ctx.beginPath();
-  xs.forEach((x, i) => (i ? ctx.lineTo(px(x), py(ys[i])) : ctx.moveTo(px(x), py(ys[i]))));
-  if (fill) {
-    ctx.lineTo(px(xs[xs.length - 1]), py(0));
-    ctx.lineTo(px(xs[0]), py(0));
-    ctx.closePath();
-    ctx.globalAlpha = 0.25;
-    ctx.fillStyle = color;
-    ctx.fill();
-    ctx.globalAlpha = 1;
-    ctx.beginPath();
-    xs.forEach((x, i) => (i ? ctx.lineTo(px(x), py(ys[i])) : ctx.moveTo(px(x), py(ys[i]))));
-  }
-  ctx.setLineDash(dash);
-  ctx.strokeStyle = color;
-  ctx.lineWidth = width;
-  ctx.stroke();
-  ctx.setLineDash([]);
+  if (fill) fillUnder(ctx, xs, ys, px, py, color);
+  polyline(ctx, xs, ys, px, py, color, { width, dash });
 }
 
 const SLIDERS = [
@@ -97,35 +52,16 @@ const SLIDERS = [
 
 export default {
   render({ model, el }) {
-    const uid = `vaelib-bayes-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+    const uid = uniqueId("bayes");
     const W = 520, H = 380, LEFT = 52, RIGHT = 10;
     const top = { x: LEFT, y: 10, w: W - LEFT - RIGHT, h: 150 };
     const bottom = { x: LEFT, y: 212, w: W - LEFT - RIGHT, h: 130 };
 
-    const root = make("div", { "data-vaelib-widget": "bayes", class: "vaelib-bayes" });
-    root.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;font-family:inherit;color:inherit";
-    const canvas = make("canvas", { role: "img", width: W, height: H });
-    canvas.style.cssText = `width:${W}px;height:${H}px;max-width:100%;display:block`;
-    const side = make("div");
-    side.style.cssText = "display:flex;flex-direction:column;gap:0.35rem;min-width:16rem";
-    const inputs = {}, values = {};
-    for (const [name, text, min, max, step] of SLIDERS) {
-      const row = make("div");
-      row.style.cssText = "display:flex;align-items:center;gap:0.5rem";
-      const id = `${uid}-${name}`;
-      const label = make("label", { for: id }, text);
-      label.style.minWidth = "8.5rem";
-      const input = make("input", { type: "range", id, min, max, step });
-      input.style.width = "8rem";
-      const value = make("span", { "aria-hidden": "true" });
-      value.style.cssText = "font-variant-numeric:tabular-nums;min-width:3rem";
-      row.append(label, input, value);
-      side.appendChild(row);
-      inputs[name] = input;
-      values[name] = value;
-    }
-    const readout = make("div", { class: "vaelib-bayes-readout", "aria-live": "polite" });
-    readout.style.cssText = "font-variant-numeric:tabular-nums;max-width:22rem;line-height:1.4";
+    const root = widgetRoot("bayes");
+    const canvas = figureCanvas();
+    const side = sidePanel("gap:0.35rem;min-width:16rem");
+    const sliders = sliderTable(side, uid, SLIDERS, { labelWidth: "8.5rem", inputWidth: "8rem" });
+    const readout = readoutBox("vaelib-bayes-readout", "max-width:22rem;line-height:1.4");
     side.appendChild(readout);
     root.append(canvas, side);
     el.appendChild(root);
@@ -136,24 +72,14 @@ export default {
       const s = state();
       const [lo, hi] = model.get("xlim") || [-5, 5];
       const names = model.get("class_names") || ["y = 0", "y = 1"];
-      inputs.x.min = String(lo);
-      inputs.x.max = String(hi);
-      for (const [name] of SLIDERS) {
-        if (Number(inputs[name].value) !== s[name]) inputs[name].value = String(s[name]);
-        values[name].textContent = s[name].toFixed(2);
-        inputs[name].setAttribute("aria-valuetext", s[name].toFixed(2));
-      }
+      sliders.x.input.min = String(lo);
+      sliders.x.input.max = String(hi);
+      for (const [name] of SLIDERS) syncSlider(sliders[name].input, sliders[name].value, s[name]);
       const xs = Array.from({ length: 401 }, (_, i) => lo + (hi - lo) * i / 400);
       const terms = xs.map((x) => bayes(x, s));
       const ymax = Math.max(...terms.map((t) => t.evidence)) * 1.08;
 
-      const dpr = window.devicePixelRatio || 1;
-      canvas.width = Math.round(W * dpr);
-      canvas.height = Math.round(H * dpr);
-      const ctx = canvas.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.fillStyle = "#ffffff";
-      ctx.fillRect(0, 0, W, H);
+      const ctx = prepareCanvas(canvas, W, H);
 
       const step = ymax > 1 ? 0.5 : ymax > 0.4 ? 0.2 : 0.1;
       const ticks = Array.from({ length: Math.floor(ymax / step) + 1 }, (_, i) => i * step);
@@ -166,16 +92,7 @@ export default {
       ctx.moveTo(m.px(s.x), top.y);
       ctx.lineTo(m.px(s.x), top.y + top.h);
       ctx.stroke();
-      // Legend.
-      ctx.font = "11px sans-serif";
-      ctx.textAlign = "left";
-      ctx.textBaseline = "middle";
-      [[C0, `p(x, ${names[0]})`], [C1, `p(x, ${names[1]})`], ["#444444", "p(x)"]].forEach(([c, t], i) => {
-        ctx.fillStyle = c;
-        ctx.fillRect(top.x + 8, top.y + 10 + 14 * i, 14, 3);
-        ctx.fillStyle = "#222222";
-        ctx.fillText(t, top.x + 26, top.y + 11 + 14 * i);
-      });
+      drawLegend(ctx, top.x + 8, top.y + 11, [[C0, `p(x, ${names[0]})`], [C1, `p(x, ${names[1]})`], ["#444444", "p(x)"]]);
 
       m = frame(ctx, bottom, [lo, hi], [0, 1], "x", "p(y | x)", [0, 0.5, 1]);
       curve(ctx, xs, terms.map((t) => 1 - t.post1), m.px, m.py, C0);
@@ -206,16 +123,8 @@ export default {
         `Bottom: the posterior of each class; at x = ${s.x.toFixed(2)} p(${names[1]}|x) = ${f(here.post1)}.`);
     }
 
-    for (const [name] of SLIDERS) {
-      inputs[name].addEventListener("input", () => {
-        model.set(name, Number(inputs[name].value));
-        model.save_changes();
-        draw();   // local redraw: works on a static page with no kernel
-      });
-    }
+    for (const [name] of SLIDERS) bindSlider(model, sliders[name].input, name, draw);
     draw();
-    const events = [...SLIDERS.map(([n]) => `change:${n}`), "change:xlim", "change:class_names"];
-    events.forEach((ev) => model.on(ev, draw));
-    return () => events.forEach((ev) => model.off(ev, draw));
+    return onChanges(model, [...SLIDERS.map(([n]) => n), "xlim", "class_names"], draw);
   },
 };

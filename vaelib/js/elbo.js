@@ -12,7 +12,6 @@
 
 const LOG_2PI = Math.log(2 * Math.PI);
 const COLORS = { prior: "#7f7f7f", post: "#1f77b4", q: "#d62728", elbo: "#d62728", logpx: "#1f77b4" };
-let counter = 0;
 
 const logNormal = (x, mean, v) => -0.5 * (LOG_2PI + Math.log(v) + (x - mean) ** 2 / v);
 const klNormal = (m1, v1, m2, v2) => 0.5 * (Math.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / v2 - 1);
@@ -30,64 +29,26 @@ export function toyQuantities({ a, b, s, x, mu, log_sigma }) {
   return { logpx, recon, klPrior, elbo, gap: logpx - elbo, klPost, postMean, postStd: Math.sqrt(postVar) };
 }
 
-function el_(tag, attrs = {}, text = null) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== null) e.textContent = text;
-  return e;
-}
-
-function setupCanvas(canvas, w, h) {
-  const dpr = window.devicePixelRatio || 1;
-  if (canvas.width !== Math.round(w * dpr)) { canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr); }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, w, h);
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, w, h);
-  ctx.font = "11px sans-serif";
-  return ctx;
-}
-
 export default {
   render({ model, el }) {
-    const uid = `vaelib-elbo-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+    const uid = uniqueId("elbo");
     const W = 420, H1 = 210, H2 = 110, L = 44, R = 12, T = 10, B = 30;   // CSS pixels
 
-    const root = el_("div", { "data-vaelib-widget": "elbo", class: "vaelib-elbo" });
-    root.style.cssText = "display:flex;flex-wrap:wrap;gap:1.25rem;align-items:flex-start;font-family:inherit;color:inherit";
-    const plots = el_("div");
-    plots.style.cssText = "display:flex;flex-direction:column;gap:0.4rem";
-    const dens = el_("canvas", { role: "img" });
-    const line = el_("canvas", { role: "img" });
-    for (const [c, h] of [[dens, H1], [line, H2]]) c.style.cssText = `width:${W}px;height:${h}px;display:block`;
+    const root = widgetRoot("elbo", { gap: "1.25rem" });
+    const plots = sidePanel();
+    const dens = figureCanvas(), line = figureCanvas();
     plots.append(dens, line);
 
-    const side = el_("div");
-    side.style.cssText = "display:flex;flex-direction:column;gap:0.5rem;max-width:22rem";
-    const controls = [
+    const side = sidePanel("gap:0.5rem;max-width:22rem");
+    const sliders = Object.fromEntries(Object.entries(sliderTable(side, uid, [
       ["x", "observation x", -6, 6, 0.05],
       ["mu", "q's mean \u03bc", -4, 4, 0.01],
       ["log_sigma", "q's log-std log \u03c3", -3, 1.5, 0.01],
-    ];
-    const sliders = {};
-    for (const [name, text, lo, hi, step] of controls) {
-      const row = el_("div");
-      row.style.cssText = "display:flex;align-items:center;gap:0.5rem";
-      const id = `${uid}-${name}`;
-      const label = el_("label", { for: id }, text);
-      label.style.minWidth = "9rem";
-      const input = el_("input", { type: "range", id, min: String(lo), max: String(hi), step: String(step) });
-      input.style.width = "10rem";
-      row.append(label, input);
-      side.appendChild(row);
-      sliders[name] = input;
-    }
-    const snap = el_("button", { type: "button" }, "Set q to the exact posterior");
+    ], { labelWidth: "9rem", inputWidth: "10rem", showValue: false })).map(([k, v]) => [k, v.input]));
+    const snap = make("button", { type: "button" }, "Set q to the exact posterior");
     snap.style.cssText = "align-self:flex-start";
     side.appendChild(snap);
-    const readout = el_("div", { class: "vaelib-elbo-readout", "aria-live": "polite" });
-    readout.style.cssText = "font-variant-numeric:tabular-nums;line-height:1.5";
+    const readout = readoutBox("vaelib-elbo-readout", "line-height:1.5");
     side.appendChild(readout);
     root.append(plots, side);
     el.appendChild(root);
@@ -96,7 +57,7 @@ export default {
                             mu: model.get("mu"), log_sigma: model.get("log_sigma") });
 
     function drawDensities(p, r) {
-      const ctx = setupCanvas(dens, W, H1);
+      const ctx = prepareCanvas(dens, W, H1);
       const ext = model.get("z_extent") || 4, N = 400;
       const sigma = Math.exp(p.log_sigma);
       const curves = [
@@ -109,26 +70,14 @@ export default {
       ymax = Math.min(ymax * 1.08, 4);
       const px = (z) => L + (z + ext) / (2 * ext) * (W - L - R);
       const py = (d) => T + (1 - Math.min(d, ymax) / ymax) * (H1 - T - B);
-      // Axes, ticks and labels.
-      ctx.strokeStyle = "#333333";
-      ctx.strokeRect(L, T, W - L - R, H1 - T - B);
-      ctx.fillStyle = "#222222";
-      ctx.textAlign = "center"; ctx.textBaseline = "top";
-      for (let t = -Math.floor(ext); t <= ext; t++) { ctx.fillText(String(t), px(t), H1 - B + 3); ctx.fillRect(px(t) - 0.5, H1 - B, 1, 3); }
-      ctx.fillText("latent z", L + (W - L - R) / 2, H1 - 13);
-      ctx.textAlign = "right"; ctx.textBaseline = "middle";
-      const step = ymax > 2 ? 1 : ymax > 0.8 ? 0.5 : 0.2;
-      for (let t = 0; t <= ymax; t += step) { ctx.fillText(t.toFixed(1), L - 4, py(t)); ctx.fillRect(L - 3, py(t) - 0.5, 3, 1); }
-      ctx.save(); ctx.translate(10, T + (H1 - T - B) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
-      ctx.fillText("density", 0, 0); ctx.restore();
+      const xticks = [], yticks = [], step = ymax > 2 ? 1 : ymax > 0.8 ? 0.5 : 0.2;
+      for (let t = -Math.floor(ext); t <= ext; t++) xticks.push(t);
+      for (let t = 0; t <= ymax; t += step) yticks.push(t);
+      drawAxes(ctx, { x: L, y: T, w: W - L - R, h: H1 - T - B }, { X: px, Y: py, xticks, yticks, xlabel: "latent z",
+                                                                   ylabel: "density", yfmt: (t) => t.toFixed(1), ylabelX: 10 });
       // The three densities.
-      for (const [key, f, dash] of curves) {
-        ctx.strokeStyle = COLORS[key]; ctx.lineWidth = 2; ctx.setLineDash(dash);
-        ctx.beginPath();
-        for (let i = 0; i <= N; i++) { const z = -ext + 2 * ext * i / N; i ? ctx.lineTo(px(z), py(f(z))) : ctx.moveTo(px(z), py(f(z))); }
-        ctx.stroke();
-      }
-      ctx.setLineDash([]);
+      const zs = Array.from({ length: N + 1 }, (_, i) => -ext + 2 * ext * i / N);
+      for (const [key, f, dash] of curves) polyline(ctx, zs, zs.map(f), px, py, COLORS[key], { dash });
       // Legend.
       ctx.textAlign = "left"; ctx.textBaseline = "middle";
       [["prior p(z)", "prior", [2, 3]], ["posterior p(z|x)", "post", []], ["q(z)", "q", [7, 4]]].forEach(([t, key, dash], i) => {
@@ -144,7 +93,7 @@ export default {
 
     function drawNumberLine(r) {
       // A horizontal axis in nats: log p(x) (fixed for a given x), the ELBO below it, and the gap between them.
-      const ctx = setupCanvas(line, W, H2);
+      const ctx = prepareCanvas(line, W, H2);
       const hi = r.logpx + 1.5, lo = r.logpx - 8;   // room on the right for the log p(x) label
       const px = (v) => L + (Math.max(lo, Math.min(hi, v)) - lo) / (hi - lo) * (W - L - R);
       const y = 52;
@@ -172,11 +121,7 @@ export default {
     function draw() {
       const p = params();
       const r = toyQuantities(p);
-      for (const name of Object.keys(sliders)) {
-        const v = model.get(name), s = sliders[name];
-        if (Number(s.value) !== v) s.value = String(v);
-        s.setAttribute("aria-valuetext", `${name} = ${v.toFixed(2)}`);
-      }
+      for (const name of Object.keys(sliders)) syncSlider(sliders[name], null, model.get(name), `${name} = ${model.get(name).toFixed(2)}`);
       drawDensities(p, r);
       drawNumberLine(r);
       readout.replaceChildren();
@@ -187,7 +132,7 @@ export default {
         `ELBO = ${r.elbo.toFixed(3)} nats`,
         `gap log p(x) \u2212 ELBO = ${r.gap.toFixed(3)}`,
         `KL(q \u2016 p(z|x)) = ${r.klPost.toFixed(3)}`,
-      ]) readout.appendChild(el_("div", {}, text));
+      ]) readout.appendChild(make("div", {}, text));
     }
 
     function set(changes) {
@@ -196,17 +141,13 @@ export default {
       draw();   // local redraw: works on a static page with no kernel
     }
 
-    for (const name of Object.keys(sliders)) {
-      sliders[name].addEventListener("input", () => set({ [name]: Number(sliders[name].value) }));
-    }
+    for (const name of Object.keys(sliders)) bindSlider(model, sliders[name], name, draw, (v) => Math.round(Number(v) * 1000) / 1000);
     snap.addEventListener("click", () => {
       const r = toyQuantities(params());
       set({ mu: r.postMean, log_sigma: Math.log(r.postStd) });
     });
 
     draw();
-    const names = ["a", "b", "s", "x", "mu", "log_sigma", "z_extent"];
-    for (const n of names) model.on(`change:${n}`, draw);
-    return () => { for (const n of names) model.off(`change:${n}`, draw); };
+    return onChanges(model, ["a", "b", "s", "x", "mu", "log_sigma", "z_extent"], draw);
   },
 };

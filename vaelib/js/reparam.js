@@ -8,7 +8,6 @@
 // [e1_0, e2_0, e1_1, e2_1, ...]), extent (the plane drawn is [-extent, extent]^2), n_lines (noise-to-sample links drawn).
 
 const CE = "#7f7f7f", CZ = "#d62728", CP = "#1f77b4";   // matplotlib's tab10 grey (eps), red (z), blue (prior)
-let counter = 0;
 
 export function reparamState({ mu1, mu2, sigma1, sigma2, eps }) {
   // The samples z_i = mu + sigma * eps_i, their mean and standard deviation, and the closed-form KL to N(0, I).
@@ -27,51 +26,22 @@ export function reparamState({ mu1, mu2, sigma1, sigma2, eps }) {
   return { z, mean, std: sq.map(Math.sqrt), klDims, kl: klDims[0] + klDims[1] };
 }
 
-function make(tag, attrs = {}, text = null) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== null) e.textContent = text;
-  return e;
-}
-
 const fmt = (v, d = 2) => (Math.abs(v) < 0.5 * 10 ** -d ? 0 : v).toFixed(d);
 
 export default {
   render({ model, el }) {
-    const uid = `vaelib-reparam-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+    const uid = uniqueId("reparam");
     const S = 380, PAD = 40;                      // canvas side and margin for the axes labels, CSS pixels
 
-    const root = make("div", { "data-vaelib-widget": "reparam", class: "vaelib-reparam" });
-    root.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;font-family:inherit;color:inherit";
-    const canvas = make("canvas", { role: "img" });
-    canvas.style.cssText = `width:${S}px;height:${S}px;max-width:100%;display:block`;
-    const side = make("div");
-    side.style.cssText = "display:flex;flex-direction:column;gap:0.4rem;min-width:16rem;max-width:24rem";
-    const inputs = {};
-    for (const [name, text, min, max, step] of [
+    const root = widgetRoot("reparam");
+    const canvas = figureCanvas();
+    const side = sidePanel("min-width:16rem;max-width:24rem");
+    const inputs = sliderTable(side, uid, [
       ["mu1", "mean \u03bc\u2081", -3, 3, 0.05], ["mu2", "mean \u03bc\u2082", -3, 3, 0.05],
       ["sigma1", "standard deviation \u03c3\u2081", 0.1, 2, 0.05], ["sigma2", "standard deviation \u03c3\u2082", 0.1, 2, 0.05],
-    ]) {
-      const id = `${uid}-${name}`;
-      const row = make("div");
-      row.style.cssText = "display:flex;align-items:center;gap:0.5rem";
-      const label = make("label", { for: id }, text);
-      label.style.minWidth = "11rem";
-      const input = make("input", { type: "range", id, min: String(min), max: String(max), step: String(step) });
-      input.style.width = "9rem";
-      const value = make("output", { for: id });
-      value.style.cssText = "font-variant-numeric:tabular-nums;min-width:2.5rem";
-      row.append(label, input, value);
-      side.appendChild(row);
-      inputs[name] = { input, value };
-      input.addEventListener("input", () => {
-        model.set(name, Number(input.value));
-        model.save_changes();
-        draw();   // local redraw: works on a static page with no kernel
-      });
-    }
-    const readout = make("div", { class: "vaelib-reparam-readout", "aria-live": "polite" });
-    readout.style.cssText = "font-variant-numeric:tabular-nums;line-height:1.5;white-space:pre-line";
+    ], { labelWidth: "11rem" });
+    for (const [name, { input }] of Object.entries(inputs)) bindSlider(model, input, name, () => draw());
+    const readout = readoutBox("vaelib-reparam-readout", "line-height:1.5;white-space:pre-line");
     side.appendChild(readout);
     root.append(canvas, side);
     el.appendChild(root);
@@ -79,49 +49,16 @@ export default {
     function draw() {
       const p = { mu1: model.get("mu1"), mu2: model.get("mu2"), sigma1: model.get("sigma1"),
                   sigma2: model.get("sigma2"), eps: model.get("eps") || [] };
-      for (const [name, { input, value }] of Object.entries(inputs)) {
-        if (Number(input.value) !== p[name]) input.value = String(p[name]);
-        value.textContent = fmt(p[name]);
-      }
+      for (const [name, { input, value }] of Object.entries(inputs)) syncSlider(input, value, p[name], fmt(p[name]));
       const st = reparamState(p);
       const E = model.get("extent") || 4, nLines = model.get("n_lines") || 0, n = st.z.length / 2;
-      const dpr = window.devicePixelRatio || 1;
-      canvas.width = Math.round(S * dpr);
-      canvas.height = Math.round(S * dpr);
-      const ctx = canvas.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.fillStyle = "#ffffff";
-      ctx.fillRect(0, 0, S, S);
+      const ctx = prepareCanvas(canvas, S, S);
       const inner = S - PAD - 10, TOP = 10;          // the square plot: left PAD, top TOP, side inner
       const X = (v) => PAD + ((v + E) / (2 * E)) * inner, Y = (v) => TOP + ((E - v) / (2 * E)) * inner;
-      // axes and ticks
-      ctx.strokeStyle = "#444444";
-      ctx.lineWidth = 1;
-      ctx.strokeRect(X(-E), Y(E), inner, inner);
-      ctx.fillStyle = "#222222";
-      ctx.font = "11px sans-serif";
-      ctx.textAlign = "center";
-      ctx.textBaseline = "top";
-      for (let t = -Math.floor(E); t <= Math.floor(E); t++) {
-        ctx.fillText(String(t), X(t), Y(-E) + 4);
-        ctx.beginPath(); ctx.moveTo(X(t), Y(-E)); ctx.lineTo(X(t), Y(-E) + 3); ctx.stroke();
-      }
-      ctx.textAlign = "right";
-      ctx.textBaseline = "middle";
-      for (let t = -Math.floor(E); t <= Math.floor(E); t++) {
-        ctx.fillText(String(t), X(-E) - 5, Y(t));
-        ctx.beginPath(); ctx.moveTo(X(-E), Y(t)); ctx.lineTo(X(-E) - 3, Y(t)); ctx.stroke();
-      }
-      ctx.textAlign = "center";
-      ctx.textBaseline = "bottom";
-      ctx.font = "12px sans-serif";
-      ctx.fillText("z\u2081", X(0), S - 2);
-      ctx.save();
-      ctx.translate(11, Y(0));
-      ctx.rotate(-Math.PI / 2);
-      ctx.textBaseline = "middle";
-      ctx.fillText("z\u2082", 0, 0);
-      ctx.restore();
+      const ticks = [];
+      for (let t = -Math.floor(E); t <= Math.floor(E); t++) ticks.push(t);
+      drawAxes(ctx, { x: X(-E), y: Y(E), w: inner, h: inner }, { X, Y, xticks: ticks, yticks: ticks,
+                                                                 xlabel: "z\u2081", ylabel: "z\u2082", ylabelX: 11 });
       ctx.save();
       ctx.beginPath();
       ctx.rect(X(-E), Y(E), inner, inner);
@@ -170,8 +107,6 @@ export default {
     }
 
     draw();
-    const names = ["mu1", "mu2", "sigma1", "sigma2", "eps", "extent", "n_lines"];
-    for (const name of names) model.on(`change:${name}`, draw);
-    return () => { for (const name of names) model.off(`change:${name}`, draw); };
+    return onChanges(model, ["mu1", "mu2", "sigma1", "sigma2", "eps", "extent", "n_lines"], draw);
   },
 };
