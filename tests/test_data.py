@@ -262,3 +262,35 @@ def test_a_damaged_extracted_file_is_named_with_what_to_do(mnist_copy, damage):
         load_dataset("mnist", split="test", root=mnist_copy.parent.parent)
     msg = str(info.value)
     assert str(idx) in msg and "damaged" in msg and "Delete it" in msg and "extracts it again" in msg
+
+
+def test_a_damaged_gz_is_downloaded_again_when_a_mirror_answers(mnist_copy, monkeypatch, tmp_path):
+    """Online, torchvision replaces a .gz whose checksum is wrong (a download cut short leaves one): no error then."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    import torchvision.datasets as tv
+
+    monkeypatch.undo()                                   # downloads allowed again, from a local mirror only
+    served = tmp_path / "mirror"
+    served.mkdir()
+    shutil.copyfile(MNIST_RAW / "t10k-labels-idx1-ubyte.gz", served / "t10k-labels-idx1-ubyte.gz")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(tv.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+        gz = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+        gz.write_bytes(gz.read_bytes()[:1000])           # cut short
+        _, labels = load_dataset("mnist", split="test", root=mnist_copy.parent.parent)
+        assert torch.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+        assert gz.read_bytes() == (MNIST_RAW / gz.name).read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -143,12 +143,14 @@ def _torchvision(name: str, train: bool, root: str):
     from torchvision import datasets
 
     cls = getattr(datasets, _TORCHVISION[name])
-    _check_files(name, Path(root) / _TORCHVISION[name] / "raw", cls.resources)
+    folder = Path(root) / _TORCHVISION[name] / "raw"
+    _check_extracted(name, folder, cls.resources)
     timeout = download_timeout()
     try:
         with _network_timeout(timeout):
-            ds = cls(root, train=train, download=True)
+            ds = cls(root, train=train, download=True)  # replaces a damaged .gz by itself when it can download
     except (RuntimeError, OSError) as err:  # torchvision's "Error downloading ...", URLError, timeouts
+        _check_archives(name, folder, cls.resources)  # a damaged .gz that could not be replaced: name it
         raise DatasetNotFoundError(_missing_message(name, root, err, timeout)) from None
     return ds.data, ds.targets.to(torch.int64)
 
@@ -184,18 +186,22 @@ _IDX = {"train-images-idx3-ubyte": (2051, (60000, 28, 28)), "train-labels-idx1-u
         "t10k-images-idx3-ubyte": (2051, (10000, 28, 28)), "t10k-labels-idx1-ubyte": (2049, (10000,))}
 
 
-def _check_files(name: str, folder: Path, resources) -> None:
-    """Refuse damaged files before torchvision reads them: an extracted IDX file whose header or size is wrong, and
-    (where no extracted copy exists yet) a ``.gz`` whose MD5 differs from the published one. Missing files pass."""
+def _check_extracted(name: str, folder: Path, resources) -> None:
+    """Refuse an extracted IDX file whose header or size is wrong, before torchvision misreads it."""
+    for archive, _ in resources:
+        gz, idx = folder / archive, folder / archive[:-len(".gz")]
+        problem = _idx_problem(idx, *_IDX[idx.name]) if idx.is_file() else None
+        if problem:
+            raise DatasetDamagedError(
+                f"{idx} is damaged ({problem}). Delete it: load_dataset extracts it again from {gz.name} (or "
+                f"downloads that, given internet access); or copy a good copy there from {_SOURCES[name]}.")
+
+
+def _check_archives(name: str, folder: Path, resources) -> None:
+    """Refuse a ``.gz`` whose MD5 differs from the published one (where no extracted copy stands in for it)."""
     for archive, md5 in resources:
         gz, idx = folder / archive, folder / archive[:-len(".gz")]
-        if idx.is_file():
-            problem = _idx_problem(idx, *_IDX[idx.name])
-            if problem:
-                raise DatasetDamagedError(
-                    f"{idx} is damaged ({problem}). Delete it: load_dataset extracts it again from {gz.name} (or "
-                    f"downloads that, given internet access); or copy a good copy there from {_SOURCES[name]}.")
-        elif gz.is_file() and _md5(gz) != md5:
+        if gz.is_file() and not idx.is_file() and _md5(gz) != md5:
             raise DatasetDamagedError(
                 f"{gz} is damaged: truncated or corrupt (its MD5 checksum is not the published file's, {md5}). Delete "
                 f"it and call load_dataset again with internet access (torchvision downloads it afresh), or copy a "
