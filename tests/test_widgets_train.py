@@ -95,3 +95,200 @@ def test_js_loss_and_gradients_match_autograd(tmp_path, d, hidden, beta):
         assert scale > 0, name
         np.testing.assert_allclose(got, want64, rtol=1e-9, atol=1e-12 * scale, err_msg=name)
         np.testing.assert_allclose(got, want32, rtol=1e-3, atol=2e-6 * scale, err_msg=name)
+
+
+@needs_node
+def test_js_adam_matches_torch_optim_adam(tmp_path):
+    model = _model(64, 16)
+    x, eps = _batch(8, 64)
+    lr, steps = 3e-3, 4
+    body = """
+const net = m.createNet(s.D, s.H, 2);
+m.setTorchParams(net, s.params);
+const data = m.imagesFromRows(s.x), idx = s.x.map((_, i) => i), adam = m.makeAdam(net);
+for (let t = 0; t < s.steps; t++) {
+  const grads = m.zerosLike(net);
+  m.lossAndGrad(net, data, idx, s.eps.flat(), 1.0, grads);
+  m.adamStep(net, grads, adam, s.lr);
+}
+console.log(JSON.stringify(m.toTorchLayout(net, net.p)));
+"""
+    js = run_node(tmp_path, "train", body, dict(D=64, H=16, params=_params(model), x=x.astype(int).tolist(),
+                                                 eps=eps.tolist(), lr=lr, steps=steps))
+    ref = _model(64, 16)
+    opt = torch.optim.Adam(ref.parameters(), lr=lr)
+    e = torch.as_tensor(eps)
+    ref.reparameterize = lambda mu, logvar: mu + torch.exp(0.5 * logvar) * e
+    for _ in range(steps):
+        opt.zero_grad()
+        (-vaelib.elbo(ref, torch.as_tensor(x)).mean()).backward()
+        opt.step()
+    for name, p in ref.named_parameters():
+        start = model.state_dict()[name].reshape(-1).numpy()
+        want, got = p.detach().reshape(-1).numpy(), np.array(js[name], dtype=np.float32)
+        assert np.abs(want - start).max() > 0.5 * steps * lr   # Adam moved every parameter by about lr per step
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=name)
+
+
+@needs_node
+def test_js_encoder_decoder_and_separation_match_python(tmp_path):
+    model = _model(64, 16)
+    x, _ = _batch(30, 64, seed=3)
+    labels = np.arange(30) % 3
+    z = np.random.default_rng(4).standard_normal((5, 2))
+    body = """
+const net = m.createNet(s.D, s.H, 2);
+m.setTorchParams(net, s.params);
+const data = m.imagesFromRows(s.x), idx = s.x.map((_, i) => i);
+const vars = new Float32Array(2 * idx.length), mu = m.latentMeans(net, data, idx, vars);
+console.log(JSON.stringify({ mu: Array.from(mu), vars: Array.from(vars),
+                             dec: Array.from(m.decodeMeans(net, Float64Array.from(s.z.flat()))),
+                             sep: m.separation(mu, s.labels), sepCodes: m.separation(mu, s.labels, vars),
+                             sepPoints: m.separation(s.points.flat(), s.labels) }));
+"""
+    points = np.random.default_rng(5).standard_normal((30, 2)) + labels[:, None] * [1.5, -0.5]
+    js = run_node(tmp_path, "train", body, dict(D=64, H=16, params=_params(model), x=x.astype(int).tolist(),
+                                                 z=z.tolist(), labels=labels.tolist(), points=points.tolist()))
+    with torch.no_grad():
+        mu, logvar = model.double().encode(torch.as_tensor(x, dtype=torch.float64))
+        dec = torch.sigmoid(model.decode(torch.as_tensor(z))).numpy()
+    js_mu, js_var = np.array(js["mu"]).reshape(-1, 2), np.array(js["vars"]).reshape(-1, 2)
+    np.testing.assert_allclose(js_mu, mu.numpy(), rtol=0, atol=1e-6)  # returned as float32
+    np.testing.assert_allclose(js_var, logvar.exp().numpy(), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(np.array(js["dec"]).reshape(5, 64), dec, rtol=0, atol=1e-12)
+
+    def separation(p, y):   # between-class over within-class sum of squares
+        g = p.mean(0)
+        between = sum((y == c).sum() * ((p[y == c].mean(0) - g) ** 2).sum() for c in np.unique(y))
+        within = sum(((p[y == c] - p[y == c].mean(0)) ** 2).sum() for c in np.unique(y))
+        return between / within
+
+    assert js["sepPoints"] == pytest.approx(separation(points, labels), rel=1e-12)
+    assert js["sep"] == pytest.approx(separation(js_mu, labels), rel=1e-9)
+    # With the posterior variances: the between/within ratio of codes z ~ q(z|x), by Monte Carlo (law of total
+    # variance: the within-class spread of the codes is that of the means plus the mean posterior variance).
+    between = separation(js_mu, labels) * sum(((js_mu[labels == c] - js_mu[labels == c].mean(0)) ** 2).sum()
+                                              for c in range(3))
+    within_codes = between / separation(js_mu, labels) + js_var.sum()
+    assert js["sepCodes"] == pytest.approx(between / within_codes, rel=1e-9) and js["sepCodes"] < js["sep"]
+    reps = 40_000   # Monte Carlo: the between-class term's standard error is about 1.5% here
+    codes = js_mu[None] + np.sqrt(js_var)[None] * np.random.default_rng(6).standard_normal((reps, 30, 2))
+    assert js["sepCodes"] == pytest.approx(separation(codes.reshape(-1, 2), np.tile(labels, reps)), rel=0.06)
+
+
+@needs_node
+def test_js_initialisation_is_torch_linears(tmp_path):
+    body = """
+const net = m.createNet(784, 128, 2, m.makeRandom(7));
+const out = {};
+for (const [k, a] of Object.entries(net.p)) out[k] = [a.length, Math.max(...a.map(Math.abs)), Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length)];
+console.log(JSON.stringify(out));
+"""
+    js = run_node(tmp_path, "train", body, {})
+    fan_in = dict(W1T=784, b1=784, Wmu=128, bmu=128, Wlv=128, blv=128, W3=2, b3=2, W4=128, b4=128)
+    torch_model = vaelib.VAE(784, hidden=(128,), latent_dim=2)
+    sizes = {k: torch_model.state_dict()[v].numel() for k, v in zip(fan_in, TORCH_NAMES)}
+    for name, (size, largest, rms) in js.items():
+        bound = 1 / np.sqrt(fan_in[name])        # torch.nn.Linear: weights and biases uniform in +-1/sqrt(fan_in)
+        assert size == sizes[name] and largest <= bound
+        if size >= 128:
+            assert rms == pytest.approx(bound / np.sqrt(3), rel=0.1), name
+
+
+@needs_node
+def test_js_training_run_lowers_the_loss_and_separates_the_digits(tmp_path):
+    """Under Node: 150 Adam steps on scikit-learn's 8x8 digits, as the widget runs them (trainStep)."""
+    images, labels = vaelib.load_dataset("digits")
+    w = TrainingExplorer(images, labels, n_images=1000, hidden=64, batch_size=32, n_plot=500)
+    body = """
+const data = m.unpackImages(m.bytesFromBase64(s.images), s.n, s.d);
+const labels = Array.from(m.bytesFromBase64(s.labels)).slice(0, 500), plot = labels.map((_, i) => i);
+const t = m.makeTrainer(data, { hidden: 64, batchSize: 32, seed: 0 });
+const sep0 = m.separation(m.latentMeans(t.net, data, plot), labels);
+const first = [];
+for (let k = 0; k < 150; k++) { const o = m.trainStep(t, 1.0, 3e-3); if (k < 10) first.push(o.negElbo); }
+console.log(JSON.stringify({ first: first.reduce((a, b) => a + b) / 10, last: m.recentLoss(t), sep0,
+  sep: m.separation(m.latentMeans(t.net, data, plot), labels), steps: t.steps, images: t.images,
+  history: t.history.length }));
+"""
+    js = run_node(tmp_path, "train", body, dict(images=w.images, labels=w.labels, n=w.n_images, d=64))
+    assert js["steps"] == 150 and js["images"] == 150 * 32 and js["history"] == 15
+    assert js["last"]["negElbo"] < js["first"] - 5          # nats per image
+    assert js["sep"] > 2 * js["sep0"] and js["sep"] > 1.0
+
+
+# --- Python side ---------------------------------------------------------------------------------------------
+
+def _images(n=200, h=28, w=28, seed=0):
+    g = np.random.default_rng(seed)
+    return torch.as_tensor(g.random((n, 1, h, w)), dtype=torch.float32), torch.as_tensor(g.integers(0, 10, n))
+
+
+def test_embeds_a_seeded_subset_binarised_as_load_dataset_static():
+    x, y = _images(300)
+    w = TrainingExplorer(x, y, n_images=120, seed=3)
+    keep = np.random.default_rng(3).permutation(300)[:120]
+    np.testing.assert_array_equal(w.binary_images(), (x[keep, 0] > STATIC_THRESHOLD).numpy().astype(np.uint8))
+    np.testing.assert_array_equal(w.image_labels(), y[keep].numpy())
+    assert (w.n_images, w.height, w.width) == (120, 28, 28)
+    assert len(base64.b64decode(w.images)) == 120 * 98       # one bit per pixel: 784 / 8 bytes per image
+    again = TrainingExplorer(x.numpy()[:, 0], y.numpy(), n_images=120, seed=3)   # (N, H, W) arrays work too
+    assert again.images == w.images and again.labels == w.labels
+    assert TrainingExplorer(x, y, n_images=120, seed=4).images != w.images
+
+
+def test_defaults_and_slider_state():
+    x, y = _images(6000, 8, 8)
+    w = TrainingExplorer(x, y, beta=10.0, lr=1e-3, label_names=[f"digit {k}" for k in range(10)])
+    assert w.n_images == 5000 and w.hidden == 128 and w.batch_size == 32 and w.n_plot == 1000 and w.n_show == 8
+    assert w.beta_log10 == 1.0 and w.lr_log10 == -3.0 and w.label_names[2] == "digit 2"
+    assert TrainingExplorer(x, y).lr_log10 == pytest.approx(np.log10(3e-3), abs=1e-4)
+
+
+def test_the_default_mnist_widget_adds_less_than_2_mb():
+    x, y = _images(5000)
+    w = TrainingExplorer(x, y)
+    assert w.embedded_bytes() == len(w.images) + len(w.labels) < 2_000_000
+    assert w.embedded_bytes() == pytest.approx(5000 * (98 + 1) * 4 / 3, rel=0.001)   # base64: 4 chars per 3 bytes
+
+
+def test_data_size_limit():
+    x, y = _images(3000, 56, 56)   # 392 bytes per image
+    with pytest.raises(ValueError, match=r"more than max_bytes = 2,000,000: use n_images <= 3808|would add"):
+        TrainingExplorer(x.repeat(2, 1, 1, 1), y.repeat(2), n_images=6000)
+    with pytest.raises(ValueError, match=r"would add [\d,]+ bytes to the page, more than max_bytes = 100,000"):
+        TrainingExplorer(x, y, n_images=1000, max_bytes=100_000)
+    ok = TrainingExplorer(x, y, n_images=190, max_bytes=100_000)
+    assert ok.embedded_bytes() <= 100_000
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(images=torch.rand(10, 3, 8, 8)), r"shape \(N, 1, H, W\) or \(N, H, W\)"),
+    (dict(images=torch.rand(10, 64)), r"shape \(N, 1, H, W\)"),
+    (dict(images=torch.rand(10, 8, 8) * 2), r"finite numbers in \[0, 1\]"),
+    (dict(images=torch.full((10, 8, 8), float("nan"))), r"finite numbers in \[0, 1\]"),
+    (dict(labels=torch.zeros(9, dtype=torch.long)), r"labels must be 10 integers"),
+    (dict(labels=torch.zeros(10)), r"labels must be 10 integers"),
+    (dict(labels=torch.full((10,), 300)), r"labels must be 10 integers from 0 to 255"),
+    (dict(n_images=11), r"n_images must be an integer from 1 to 10"),
+    (dict(n_images=0), r"n_images must be an integer from 1 to 10"),
+    (dict(n_images=10, batch_size=20), r"batch_size must be an integer from 1 to n_images = 10"),
+    (dict(n_images=10, n_plot=0), r"n_plot must be an integer from 1 to n_images = 10"),
+    (dict(n_images=10, hidden=0), r"hidden must be an integer from 1 to 1024"),
+    (dict(n_images=10, hidden=2.5), r"hidden must be an integer"),
+    (dict(n_images=10, n_show=17), r"n_show must be an integer from 1 to 16"),
+    (dict(n_images=10, beta=0.0), r"beta must be a number from 0.1 to 100"),
+    (dict(n_images=10, beta=float("nan")), r"beta must be a number from 0.1 to 100"),
+    (dict(n_images=10, lr=0.1), r"lr must be a number from 0.0001 to 0.01"),
+])
+def test_bad_input_raises_a_clear_value_error(kwargs, match):
+    args = dict(images=torch.rand(10, 1, 8, 8), labels=torch.arange(10), n_images=10, batch_size=4, n_plot=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        TrainingExplorer(args.pop("images"), args.pop("labels"), **args)
+
+
+def test_js_follows_the_widget_conventions():
+    own = check_conventions("train", TrainingExplorer)
+    for needed in ('"Train"', '"Pause"', '"Reset"', '"data-vaelib-loss"', "requestAnimationFrame"):
+        assert needed in own

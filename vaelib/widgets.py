@@ -471,10 +471,11 @@ class TrainingExplorer(anywidget.AnyWidget):
     ``lr`` on minibatches of ``batch_size``, in slices of a few tens of milliseconds between animation frames so
     that the page stays responsive. A **Train** button starts and pauses it, **Reset** draws new weights, and
     sliders set beta and the learning rate while it runs. Drawn live: the reconstruction and KL terms (nats per
-    image), the posterior means of the first ``n_plot`` images coloured by label, ``n_show`` reconstructions and
-    samples decoded from the prior. The root element carries ``data-vaelib-widget="train"``; the current negative
-    ELBO (the mean of the last 20 minibatches, nats per image) is the ``data-vaelib-loss`` attribute of its readout,
-    and the between-class over within-class variance of the drawn means is ``data-vaelib-separation``.
+    image), the posterior means of the first ``n_plot`` images (default: up to 1000) coloured by label, ``n_show``
+    reconstructions and samples decoded from the prior. The root element carries ``data-vaelib-widget="train"``;
+    the current negative ELBO (the mean of the last 20 minibatches, nats per image) is the ``data-vaelib-loss``
+    attribute of its readout, and the between-class over within-class variance of the drawn means is
+    ``data-vaelib-separation``.
 
     Why a hand-written forward and backward pass rather than a library such as TensorFlow.js: the network is two
     small MLPs, whose gradients take about a hundred lines; a library would add megabytes of script to every
@@ -492,7 +493,7 @@ class TrainingExplorer(anywidget.AnyWidget):
     height = traitlets.Int(28).tag(sync=True)
     width = traitlets.Int(28).tag(sync=True)
     hidden = traitlets.Int(128).tag(sync=True)
-    batch_size = traitlets.Int(64).tag(sync=True)
+    batch_size = traitlets.Int(32).tag(sync=True)
     seed = traitlets.Int(0).tag(sync=True)
     n_plot = traitlets.Int(1000).tag(sync=True)
     n_show = traitlets.Int(8).tag(sync=True)
@@ -506,8 +507,8 @@ class TrainingExplorer(anywidget.AnyWidget):
     #: The most the embedded images and labels may add to the page, in bytes of base64 text (issue 12: 2 MB).
     MAX_BYTES = 2_000_000
 
-    def __init__(self, images, labels, *, n_images: int = 5000, hidden: int = 128, batch_size: int = 64,
-                 beta: float = 1.0, lr: float = 3e-3, seed: int = 0, n_plot: int = 1000, n_show: int = 8,
+    def __init__(self, images, labels, *, n_images: int = 5000, hidden: int = 128, batch_size: int = 32,
+                 beta: float = 1.0, lr: float = 3e-3, seed: int = 0, n_plot: int | None = None, n_show: int = 8,
                  label_names=None, max_bytes: int = MAX_BYTES, **kwargs):
         import base64
         import math
@@ -537,6 +538,7 @@ class TrainingExplorer(anywidget.AnyWidget):
             if isinstance(value, bool) or int(value) != value or not lo <= int(value) <= hi:
                 raise ValueError(f"{name} must be an integer from {lo} to {hi}; got {value!r}")
         n_images = int(n_images)
+        n_plot = min(1000, n_images) if n_plot is None else n_plot
         for name, value in (("batch_size", batch_size), ("n_plot", n_plot)):
             if isinstance(value, bool) or int(value) != value or not 1 <= int(value) <= n_images:
                 raise ValueError(f"{name} must be an integer from 1 to n_images = {n_images}; got {value!r}")

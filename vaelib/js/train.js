@@ -268,13 +268,17 @@ export function adamStep(net, grads, state, lr, b1 = 0.9, b2 = 0.999, eps = 1e-8
   }
 }
 
-// The posterior means mu(x) of images idx: a Float32Array of 2 numbers per image (z1, z2 interleaved).
-export function latentMeans(net, data, idx) {
+// The posterior means mu(x) of images idx: a Float32Array of 2 numbers per image (z1, z2 interleaved); with
+// `variances` (a Float32Array of the same length) also the posterior variances exp(logvar(x)).
+export function latentMeans(net, data, idx, variances = null) {
   const { H, L } = net, out = new Float32Array(idx.length * L);
   const a1 = new Float64Array(H), h1 = new Float64Array(H), mu = new Float64Array(L), lv = new Float64Array(L);
   idx.forEach((n, b) => {
     encodeInto(net, data, n, a1, h1, mu, lv);
-    for (let k = 0; k < L; k++) out[b * L + k] = mu[k];
+    for (let k = 0; k < L; k++) {
+      out[b * L + k] = mu[k];
+      if (variances) variances[b * L + k] = Math.exp(lv[k]);
+    }
   });
   return out;
 }
@@ -294,9 +298,12 @@ export function decodeMeans(net, zs) {
   return out;
 }
 
-// How far apart the classes lie: between-class over within-class variance of the points (2-D, interleaved), i.e.
-// sum_c n_c |m_c - m|^2 / sum_i |z_i - m_{y_i}|^2. About 0 when the labels do not show, large when classes separate.
-export function separation(points, labels) {
+// How far apart the classes lie in the latent plane: between-class over within-class variance,
+// sum_c n_c |m_c - m|^2 / sum_i (|z_i - m_{y_i}|^2 + v_i), for points z_i (2-D, interleaved) with labels y_i and
+// class means m_c. With `variances` (the posterior variances, interleaved) v_i = their sum for point i, so the score
+// is that of codes drawn from q(z|x) (the law of total variance) and falls to 0 when the posterior collapses onto the
+// prior; without, v_i = 0 (the means alone). About 0 when the labels do not show, large when the classes separate.
+export function separation(points, labels, variances = null) {
   const n = labels.length, sums = new Map();
   let gx = 0, gy = 0;
   for (let i = 0; i < n; i++) {
@@ -311,6 +318,7 @@ export function separation(points, labels) {
   for (let i = 0; i < n; i++) {
     const s = sums.get(labels[i]);
     within += (points[2 * i] - s.x / s.n) ** 2 + (points[2 * i + 1] - s.y / s.n) ** 2;
+    if (variances) within += variances[2 * i] + variances[2 * i + 1];
   }
   return within > 0 ? between / within : 0;
 }
@@ -375,37 +383,39 @@ const DRAW_MS = 400;    // redraw the figures at most this often while training
 export default {
   render({ model, el }) {
     const uid = uniqueId("train");
-    const root = widgetRoot("train", { gap: "0.75rem" });
+    const root = widgetRoot("train", { column: true });
 
-    // Left: the latent plane. Middle: the loss curves and the images. Right: the controls.
-    const left = make("div");
-    const plane = figureCanvas();
-    const legend = make("div", { class: "vaelib-train-legend" });
-    legend.style.cssText = "display:flex;flex-wrap:wrap;gap:0.2rem 0.6rem;max-width:300px;font-size:0.85rem;margin-top:0.3rem";
-    left.append(plane, legend);
-    const middle = make("div");
-    const curves = figureCanvas();
-    const pictures = figureCanvas("margin-top:0.4rem");
-    middle.append(curves, pictures);
-
-    const side = sidePanel("min-width:14rem");
+    // Top: the controls and the readouts. Below: the latent plane beside the loss curves, then the images.
+    const controls = make("div");
+    controls.style.cssText = "display:flex;flex-wrap:wrap;align-items:center;gap:0.4rem 1.25rem";
     const buttons = make("div");
     buttons.style.cssText = "display:flex;gap:0.5rem";
     const trainButton = make("button", { type: "button", class: "vaelib-train-button" }, "Train");
     const resetButton = make("button", { type: "button", class: "vaelib-train-reset" }, "Reset");
     for (const b of [trainButton, resetButton]) b.style.cssText = "padding:0.25rem 0.9rem;font:inherit;cursor:pointer";
     buttons.append(trainButton, resetButton);
-    side.appendChild(buttons);
-    const sliders = sliderTable(side, uid, [["beta", "\u03b2 (weight of the KL)", -1, 2, 0.05],
-                                            ["lr", "learning rate", -4, -2, 0.1]],
-                                { labelWidth: "5.5rem", inputWidth: "8rem" });
+    controls.appendChild(buttons);
+    const sliders = sliderTable(controls, uid, [["beta", "\u03b2 (weight of the KL)", -1, 2, 0.05],
+                                                ["lr", "learning rate", -4, -2, 0.01]], { inputWidth: "8rem" });
+    const readouts = make("div");
+    readouts.style.cssText = "display:flex;flex-wrap:wrap;align-items:baseline;gap:0.2rem 1rem";
     const lossBox = make("div", { class: "vaelib-train-loss", "data-vaelib-loss": "" });
     lossBox.style.cssText = "font-variant-numeric:tabular-nums;font-weight:bold";
     const status = make("div", { class: "vaelib-train-status", "data-vaelib-separation": "" });
-    status.style.cssText = "font-variant-numeric:tabular-nums;font-size:0.9rem;max-width:16rem";
-    const announce = readoutBox("vaelib-train-announce", "font-size:0.9rem;max-width:16rem");
-    side.append(lossBox, status, announce);
-    root.append(left, middle, side);
+    status.style.cssText = "font-variant-numeric:tabular-nums;font-size:0.9rem";
+    const announce = readoutBox("vaelib-train-announce", "font-size:0.9rem");
+    readouts.append(lossBox, status, announce);
+    const figures = make("div");
+    figures.style.cssText = "display:flex;flex-wrap:wrap;gap:0.5rem 1rem;align-items:flex-start";
+    const left = make("div");
+    const plane = figureCanvas();
+    const legend = make("div", { class: "vaelib-train-legend" });
+    legend.style.cssText = "display:flex;flex-wrap:wrap;gap:0.2rem 0.6rem;max-width:300px;font-size:0.85rem;margin-top:0.3rem";
+    left.append(plane, legend);
+    const curves = figureCanvas();
+    figures.append(left, curves);
+    const pictures = figureCanvas();
+    root.append(controls, readouts, figures, pictures);
     el.appendChild(root);
 
     const N = model.get("n_images"), Hpx = model.get("height"), Wpx = model.get("width");
@@ -436,46 +446,56 @@ export default {
     }
 
     function drawPlane() {
-      const pts = latentMeans(trainer.net, data, plotIdx);
+      const vars = new Float32Array(2 * nPlot), pts = latentMeans(trainer.net, data, plotIdx, vars);
       let big = 0;
       const abs = Array.from(pts, Math.abs).sort((a, b) => a - b);
       if (abs.length) big = abs[Math.floor(0.99 * (abs.length - 1))];
       const extent = Math.max(3, Math.ceil(2 * big) / 2);
       const S = 260, PAD = 34, ctx = prepareCanvas(plane, PAD + S + 10, 8 + S + PAD);
       drawLatentPlane(ctx, { x: PAD, y: 8, side: S }, extent, pts, plotLabels, { size: 2.5 });
-      const sep = separation(pts, plotLabels);
+      const sep = separation(pts, plotLabels, vars);
       plane.setAttribute("aria-label", `Latent plane from ${-extent} to ${extent}: the posterior means of ${nPlot} ` +
-        `training images coloured by label, after ${trainer.steps} training steps; between-class over within-class ` +
-        `variance ${sep.toFixed(2)}.`);
+        `training images coloured by label, after ${trainer.steps} training steps; class separation ` +
+        `${sep.toFixed(2)}.`);
       return sep;
     }
 
     function drawCurves() {
-      const hist = trainer.history, W = 330, Hc = 250, ctx = prepareCanvas(curves, W, Hc);
+      const hist = trainer.history, W = 340, Hc = 300, ctx = prepareCanvas(curves, W, Hc);
+      const maxStep = Math.max(10, hist.length ? hist[hist.length - 1].step : 10);
+      const panels = [["reconstruction \u2212E_q[log p(x|z)]", "recon", "#2ca02c", { x: 52, y: 36, w: W - 62, h: 90 }],
+                      ["KL(q(z|x) \u2016 p(z))", "kl", "#9467bd", { x: 52, y: 166, w: W - 62, h: 90 }]];
       ctx.fillStyle = "#222222";
       ctx.textAlign = "left";
       ctx.textBaseline = "top";
-      ctx.fillText(`\u03b2 = ${fmtBeta(beta())}, learning rate ${fmtLr(lr())}, ${trainer.steps} steps of ` +
-                   `${trainer.batchSize} images`, 8, 2);
-      const maxStep = Math.max(10, hist.length ? hist[hist.length - 1].step : 10);
-      const panels = [["reconstruction", "recon", "#2ca02c", { x: 56, y: 20, w: W - 66, h: 80 }],
-                      ["KL", "kl", "#9467bd", { x: 56, y: 130, w: W - 66, h: 80 }]];
-      for (const [name, key, color, box] of panels) {
+      ctx.font = "12px sans-serif";
+      ctx.fillText(`\u03b2 = ${fmtBeta(beta())}, learning rate ${fmtLr(lr())}`, 4, 2);
+      for (const [title, key, color, box] of panels) {
         const ys = hist.map((h) => h[key]);
-        let lo = ys.length ? Math.min(...ys) : 0, hi = ys.length ? Math.max(...ys) : 1;
+        // The range of the curve after its first tenth, so that the steep start does not flatten the rest.
+        const tail = ys.slice(Math.floor(ys.length / 10));
+        let lo = tail.length ? Math.min(...tail) : 0, hi = tail.length ? Math.max(...tail) : 1;
         if (key === "kl") lo = 0;
+        const pad = 0.05 * (hi - lo);
+        lo = key === "kl" ? 0 : lo - pad;
+        hi += pad;
         if (hi - lo < 1e-6) hi = lo + 1;
-        const X = (s) => box.x + (s / maxStep) * box.w, Y = (v) => box.y + box.h - ((v - lo) / (hi - lo)) * box.h;
-        drawAxes(ctx, box, { X, Y, xticks: key === "kl" ? niceTicks(0, maxStep, 4) : [],
-                             yticks: niceTicks(lo, hi, 3), xlabel: key === "kl" ? "training step" : "",
-                             ylabel: `${name} (nats)`, yfmt: (v) => String(+v.toFixed(1)), ylabelX: 12 });
+        const X = (v) => box.x + (v / maxStep) * box.w, Y = (v) => box.y + box.h - ((v - lo) / (hi - lo)) * box.h;
+        ctx.fillStyle = "#222222";
+        ctx.font = "12px sans-serif";
+        ctx.textAlign = "left";
+        ctx.textBaseline = "bottom";
+        ctx.fillText(`${title}, nats per image`, box.x, box.y - 3);
+        drawAxes(ctx, box, { X, Y, xticks: niceTicks(0, maxStep, 4), yticks: niceTicks(lo, hi, 3),
+                             xlabel: key === "kl" ? "training step (minibatch)" : "", ylabel: "nats",
+                             yfmt: (v) => String(+v.toFixed(1)), ylabelX: 10 });
         ctx.save();
         ctx.beginPath();
         ctx.rect(box.x, box.y, box.w, box.h);
         ctx.clip();
         for (let i = 1; i < hist.length; i++) {    // where beta was changed: a thin grey line
           if (hist[i].beta !== hist[i - 1].beta) {
-            ctx.fillStyle = "#aaaaaa";
+            ctx.fillStyle = "#999999";
             ctx.fillRect(X(hist[i].step) - 0.5, box.y, 1, box.h);
           }
         }
@@ -483,15 +503,16 @@ export default {
         ctx.restore();
       }
       curves.setAttribute("aria-label", `Learning curves against the training step: the reconstruction term and ` +
-        `the KL term, in nats per image, over ${trainer.steps} steps with \u03b2 = ${fmtBeta(beta())}.`);
+        `the KL term, in nats per image, over ${trainer.steps} steps; now \u03b2 = ${fmtBeta(beta())} and the ` +
+        `learning rate ${fmtLr(lr())}; grey lines mark where \u03b2 was changed.`);
     }
 
     function drawPictures() {
       const zMu = latentMeans(trainer.net, data, showIdx);
       const recon = decodeMeans(trainer.net, Float64Array.from(zMu));
       const samples = decodeMeans(trainer.net, priorZ);
-      const scale = Wpx <= 14 ? 4 : 1.5, gap = 3, caption = 16;
-      const w = Math.max(330, nShow * (Wpx * scale + gap)), h = 3 * (Hpx * scale + caption) + 4;
+      const scale = Wpx <= 14 ? 5 : 2, gap = 4, caption = 16;
+      const w = Math.max(300, nShow * (Wpx * scale + gap)), h = 3 * (Hpx * scale + caption) + 4;
       const ctx = prepareCanvas(pictures, w, h);
       drawImageRows(ctx, [["training images", showInputs, 0], ["their reconstructions", recon, 0],
                           ["decoded from the prior", samples, 0]], nShow, Hpx, Wpx,
@@ -509,9 +530,11 @@ export default {
       lossBox.textContent = Number.isFinite(cur.negElbo)
         ? `\u2212ELBO ${cur.negElbo.toFixed(1)} nats per image` : "\u2212ELBO: not a number";
       status.setAttribute("data-vaelib-separation", sep.toFixed(4));
-      status.textContent = `reconstruction ${cur.recon.toFixed(1)} + KL ${cur.kl.toFixed(2)} nats; ` +
+      const b = beta(), objective = b === 1 ? "" : `; minimised: reconstruction + \u03b2 \u00d7 KL = ` +
+        `${(cur.recon + b * cur.kl).toFixed(1)}`;
+      status.textContent = `reconstruction ${cur.recon.toFixed(1)} + KL ${cur.kl.toFixed(2)} nats${objective}; ` +
         `${trainer.steps} steps, ${(trainer.images / N).toFixed(1)} passes over the ${N} images; class separation ` +
-        `${sep.toFixed(2)} (between-class / within-class variance of the means).`;
+        `${sep.toFixed(2)} (between-class / within-class variance of the codes z).`;
       lastDraw = performance.now();
     }
 
@@ -522,20 +545,31 @@ export default {
       if (!on && frame !== null) { cancelAnimationFrame(frame); frame = null; }
     }
 
+    // One animation frame: either redraw the figures (at most every DRAW_MS) or train for about SLICE_MS.
+    let stepMs = 0;
     function tick() {
       frame = null;
       if (!running) return;
-      const t0 = performance.now();
-      let out = null;
-      do { out = trainStep(trainer, beta(), lr()); } while (Number.isFinite(out.loss) && performance.now() - t0 < SLICE_MS);
-      if (!Number.isFinite(out.loss)) {
-        diverged = true;
-        setRunning(false);
+      if (performance.now() - lastDraw > DRAW_MS) {
         drawAll();
-        announce.textContent = "Training diverged (the loss is not a number): lower the learning rate and press Reset.";
-        return;
+      } else {
+        const t0 = performance.now();
+        let out = null, now = t0;
+        do {
+          out = trainStep(trainer, beta(), lr());
+          const t1 = performance.now();
+          stepMs = t1 - now;
+          now = t1;
+        } while (Number.isFinite(out.loss) && now - t0 + stepMs < SLICE_MS);
+        if (!Number.isFinite(out.loss)) {
+          diverged = true;
+          setRunning(false);
+          drawAll();
+          announce.textContent = "Training diverged (the loss is not a number): lower the learning rate and press " +
+            "Reset.";
+          return;
+        }
       }
-      if (performance.now() - lastDraw > DRAW_MS) drawAll();
       frame = requestAnimationFrame(tick);
     }
 
