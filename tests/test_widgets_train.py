@@ -157,21 +157,22 @@ console.log(JSON.stringify({ mu: Array.from(mu), vars: Array.from(vars),
     np.testing.assert_allclose(js_var, logvar.exp().numpy(), rtol=1e-6, atol=0)
     np.testing.assert_allclose(np.array(js["dec"]).reshape(5, 64), dec, rtol=0, atol=1e-12)
 
-    def separation(p, y):   # between-class over within-class sum of squares
+    def sums_of_squares(p, y):   # between-class and within-class sums of squares
         g = p.mean(0)
         between = sum((y == c).sum() * ((p[y == c].mean(0) - g) ** 2).sum() for c in np.unique(y))
-        within = sum(((p[y == c] - p[y == c].mean(0)) ** 2).sum() for c in np.unique(y))
+        return between, sum(((p[y == c] - p[y == c].mean(0)) ** 2).sum() for c in np.unique(y))
+
+    def separation(p, y):
+        between, within = sums_of_squares(p, y)
         return between / within
 
     assert js["sepPoints"] == pytest.approx(separation(points, labels), rel=1e-12)
     assert js["sep"] == pytest.approx(separation(js_mu, labels), rel=1e-9)
-    # With the posterior variances: the between/within ratio of codes z ~ q(z|x), by Monte Carlo (law of total
-    # variance: the within-class spread of the codes is that of the means plus the mean posterior variance).
-    between = separation(js_mu, labels) * sum(((js_mu[labels == c] - js_mu[labels == c].mean(0)) ** 2).sum()
-                                              for c in range(3))
-    within_codes = between / separation(js_mu, labels) + js_var.sum()
-    assert js["sepCodes"] == pytest.approx(between / within_codes, rel=1e-9) and js["sepCodes"] < js["sep"]
-    reps = 40_000   # Monte Carlo: the between-class term's standard error is about 1.5% here
+    # With the posterior variances: the between/within ratio of codes z ~ q(z|x). By the law of total variance the
+    # codes' within-class spread is that of the means plus the posterior variances; checked by Monte Carlo too.
+    between, within = sums_of_squares(js_mu, labels)
+    assert js["sepCodes"] == pytest.approx(between / (within + js_var.sum()), rel=1e-9) and js["sepCodes"] < js["sep"]
+    reps = 40_000   # the Monte Carlo between-class term's standard error is about 1.5% here
     codes = js_mu[None] + np.sqrt(js_var)[None] * np.random.default_rng(6).standard_normal((reps, 30, 2))
     assert js["sepCodes"] == pytest.approx(separation(codes.reshape(-1, 2), np.tile(labels, reps)), rel=0.06)
 
