@@ -458,3 +458,128 @@ class BetaExplorer(anywidget.AnyWidget):
                          inputs=ImageSliderExplorer.b64(inputs), n_images=n, height=h, width=w, index=int(index),
                          **kwargs)
 
+
+
+class TrainingExplorer(anywidget.AnyWidget):
+    """Train a VAE with a 2-D latent in the reader's browser, on images embedded in the page, and watch it learn.
+
+    ``TrainingExplorer(images, labels, n_images=5000, seed=0, ...)`` picks ``n_images`` of the images at random
+    (NumPy, ``seed``), binarises them as ``load_dataset(..., binarize="static")`` does (a pixel is 1 where its grey
+    value is > ``vaelib.data.STATIC_THRESHOLD``) and embeds them bit-packed, one bit per pixel, with their labels.
+    The JavaScript (``js/train.js``) trains ``vaelib.VAE(H * W, hidden=(hidden,), latent_dim=2)`` on them: the
+    negative ELBO with a weight ``beta`` on the KL, one reparameterised sample per image, Adam with learning rate
+    ``lr`` on minibatches of ``batch_size``, in slices of a few tens of milliseconds between animation frames so
+    that the page stays responsive. A **Train** button starts and pauses it, **Reset** draws new weights, and
+    sliders set beta and the learning rate while it runs. Drawn live: the reconstruction and KL terms (nats per
+    image), the posterior means of the first ``n_plot`` images (default: up to 1000) coloured by label, ``n_show``
+    reconstructions and samples decoded from the prior. The root element carries ``data-vaelib-widget="train"``;
+    the current negative ELBO (the mean of the last 20 minibatches, nats per image) is the ``data-vaelib-loss``
+    attribute of its readout, and the between-class over within-class variance of the drawn means is
+    ``data-vaelib-separation``.
+
+    Why a hand-written forward and backward pass rather than a library such as TensorFlow.js: the network is two
+    small MLPs, whose gradients take about a hundred lines; a library would add megabytes of script to every
+    page that shows the widget, one more asset for the book to serve (an anywidget module cannot import files
+    beside it), and a GPU backend whose float16/float32 arithmetic varies between machines. Written out by hand,
+    the loss and every gradient are plain float64 arithmetic on float32 weights, which the tests compare with
+    ``vaelib``'s loss and PyTorch's autograd under Node.js (``tests/test_widgets_train.py``). The binary inputs also
+    let the first layer visit only the pixels that are on.
+    """
+
+    _esm = _js("train")
+    images = traitlets.Unicode("").tag(sync=True)
+    labels = traitlets.Unicode("").tag(sync=True)
+    n_images = traitlets.Int(0).tag(sync=True)
+    height = traitlets.Int(28).tag(sync=True)
+    width = traitlets.Int(28).tag(sync=True)
+    hidden = traitlets.Int(128).tag(sync=True)
+    batch_size = traitlets.Int(32).tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    n_plot = traitlets.Int(1000).tag(sync=True)
+    n_show = traitlets.Int(8).tag(sync=True)
+    beta_log10 = traitlets.Float(0.0).tag(sync=True)
+    lr_log10 = traitlets.Float(-2.5).tag(sync=True)
+    label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+
+    #: The sliders' ranges: beta from 0.1 to 100, the learning rate from 1e-4 to 1e-2 (log scales).
+    BETA_RANGE = (0.1, 100.0)
+    LR_RANGE = (1e-4, 1e-2)
+    #: The most the embedded images and labels may add to the page, in bytes of base64 text (issue 12: 2 MB).
+    MAX_BYTES = 2_000_000
+
+    def __init__(self, images, labels, *, n_images: int = 5000, hidden: int = 128, batch_size: int = 32,
+                 beta: float = 1.0, lr: float = 3e-3, seed: int = 0, n_plot: int | None = None, n_show: int = 8,
+                 label_names=None, max_bytes: int = MAX_BYTES, **kwargs):
+        import base64
+        import math
+
+        import numpy as np
+        import torch
+
+        from .data import STATIC_THRESHOLD
+
+        as_numpy = lambda v: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)  # noqa: E731
+        x = as_numpy(images)
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.ndim != 3 or 0 in x.shape:
+            raise ValueError(f"images must have shape (N, 1, H, W) or (N, H, W); got {tuple(x.shape)}")
+        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise ValueError("images must be finite numbers in [0, 1] (as vaelib.load_dataset returns them)")
+        n, h, w = x.shape
+        if h * w > 65535:
+            raise ValueError(f"images must have at most 65535 pixels; got {h} x {w}")
+        y = as_numpy(labels)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < 0 or y.max() > 255)):
+            raise ValueError(f"labels must be {n} integers from 0 to 255, shape ({n},); got shape {tuple(y.shape)} "
+                             f"of {y.dtype}")
+        ints = {"n_images": (n_images, 1, n), "hidden": (hidden, 1, 1024), "n_show": (n_show, 1, 16)}
+        for name, (value, lo, hi) in ints.items():
+            if isinstance(value, bool) or int(value) != value or not lo <= int(value) <= hi:
+                raise ValueError(f"{name} must be an integer from {lo} to {hi}; got {value!r}")
+        n_images = int(n_images)
+        n_plot = min(1000, n_images) if n_plot is None else n_plot
+        for name, value in (("batch_size", batch_size), ("n_plot", n_plot)):
+            if isinstance(value, bool) or int(value) != value or not 1 <= int(value) <= n_images:
+                raise ValueError(f"{name} must be an integer from 1 to n_images = {n_images}; got {value!r}")
+        for name, value, (lo, hi) in (("beta", beta, self.BETA_RANGE), ("lr", lr, self.LR_RANGE)):
+            if not lo <= float(value) <= hi:
+                raise ValueError(f"{name} must be a number from {lo:g} to {hi:g} (the slider's range); got {value!r}")
+
+        keep = np.random.default_rng(seed).permutation(n)[:n_images]
+        bits = np.packbits((x[keep] > STATIC_THRESHOLD).reshape(n_images, h * w), axis=1)
+        state = dict(images=base64.b64encode(bits.tobytes()).decode("ascii"),
+                     labels=base64.b64encode(y[keep].astype(np.uint8).tobytes()).decode("ascii"))
+        size = len(state["images"]) + len(state["labels"])
+        if size > max_bytes:
+            per_image = size / n_images
+            raise ValueError(f"the {n_images} embedded images of {h} x {w} pixels would add {size:,} bytes to the "
+                             f"page, more than max_bytes = {max_bytes:,}: use n_images <= "
+                             f"{int(max_bytes // per_image)}")
+        if label_names is not None:
+            state["label_names"] = [str(s) for s in label_names]
+        super().__init__(**state, n_images=n_images, height=h, width=w, hidden=int(hidden),
+                         batch_size=int(batch_size), seed=int(seed), n_plot=int(n_plot), n_show=int(n_show),
+                         beta_log10=round(math.log10(beta), 4), lr_log10=round(math.log10(lr), 4), **kwargs)
+
+    def embedded_bytes(self) -> int:
+        """The size in bytes of the base64 text this widget embeds in the page (images and labels)."""
+        return len(self.images) + len(self.labels)
+
+    def binary_images(self):
+        """The embedded images as a uint8 array (n_images, height, width) of 0 and 1 (what the JavaScript trains on)."""
+        import base64
+
+        import numpy as np
+
+        d = self.height * self.width
+        bits = np.frombuffer(base64.b64decode(self.images), dtype=np.uint8).reshape(self.n_images, -1)
+        return np.unpackbits(bits, axis=1)[:, :d].reshape(self.n_images, self.height, self.width)
+
+    def image_labels(self):
+        """The embedded labels, a uint8 array (n_images,)."""
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.labels), dtype=np.uint8).copy()
