@@ -117,8 +117,12 @@ def install_vaelib(env: Path, base: dict[str, str], source: Path = ROOT) -> dict
     return {name: v for name, v in after.items() if name not in base}
 
 
-def run_notebook(path: Path, env: Path = ENV, timeout: int = 900) -> float:
-    """Execute ``path`` cell by cell in a Colab-like kernel; returns seconds. ReplayFailure on the first error."""
+def run_notebook(path: Path, env: Path = ENV, timeout: int = 1800) -> float:
+    """Execute ``path`` cell by cell in a Colab-like kernel; returns seconds. ReplayFailure on the first error.
+
+    ``timeout`` (seconds per cell) only catches a hung cell: Colab has none. 1800 s because on a busy 2-core machine
+    one training cell of chapter 5 or 7 has taken several minutes (chapter 5 whole: 573 s beside other work).
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
