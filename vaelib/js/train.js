@@ -328,7 +328,7 @@ export function makeTrainer(data, { hidden, batchSize, seed }) {
   const random = makeRandom(seed);
   const net = createNet(data.D, hidden, 2, random);
   const trainer = { data, net, adam: makeAdam(net), grads: zerosLike(net), random, batchSize, order: [], pos: 0,
-                    steps: 0, images: 0, history: [], pending: { n: 0, recon: 0, kl: 0 }, recent: [] };
+                    steps: 0, images: 0, history: [], every: 10, pending: { n: 0, recon: 0, kl: 0 }, recent: [] };
   return trainer;
 }
 
@@ -352,14 +352,18 @@ export function trainStep(t, beta, lr) {
   if (Number.isFinite(out.loss)) adamStep(net, t.grads, t.adam, lr);
   t.steps += 1;
   t.images += batchSize;
-  // The history: one point per 10 steps (their mean), halved in resolution whenever it grows past 400 points.
+  // The history: one point per `every` steps (their mean), 10 at first; whenever it grows past 400 points, every
+  // other point is dropped and `every` doubles, so that the points stay evenly spaced.
   const pd = t.pending;
   pd.n += 1; pd.recon += out.recon; pd.kl += out.kl;
-  if (pd.n === 10) {
+  if (pd.n === t.every) {
     t.history.push({ step: t.steps, recon: pd.recon / pd.n, kl: pd.kl / pd.n, beta });
     t.pending = { n: 0, recon: 0, kl: 0 };
     if (t.history.length > 400) {
+      const last = t.history.length % 2 ? t.history[t.history.length - 1] : null;   // dropped: its steps carry on
       t.history = t.history.filter((_, i) => i % 2 === 1);
+      if (last) t.pending = { n: t.every, recon: last.recon * t.every, kl: last.kl * t.every };
+      t.every *= 2;
     }
   }
   t.recent.push(out);
