@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: need-npm need-browser venv book assets students test-browser test-colab strip test test-unit bench clean
+.PHONY: need-npm need-browser venv book assets students slides pdf test-slides test-browser test-colab strip test test-unit bench clean
 
 # The virtual environment, rebuilt when requirements.txt or pyproject.toml change.
 venv: $(STAMP)
@@ -44,6 +44,24 @@ book: need-npm venv assets
 students: venv assets
 	$(BIN)/python book/students.py
 
+# Lecture slides (run `make book` first): a reveal.js deck per chapter into _build/slides/, from the chapter notebooks'
+# slideshow metadata and the execution cache that `make book` fills (no chapter runs again; a chapter whose code
+# changed since is an error). Not part of `make book`.
+# reveal.js, MathJax and the widget manager come from node_modules (npm ci), served by the decks themselves.
+slides: venv node_modules/.package-lock.json
+	$(BIN)/python book/slides.py
+
+# The printable edition (run `make book` first): every page of the built book printed by Chromium into one PDF,
+# _build/pdf/book.pdf. Not part of `make book`.
+pdf: need-browser venv
+	$(BIN)/python book/pdf.py
+
+# The decks in Chromium (offline, no console errors, 10-30 slides, maths typeset) and the PDF (pages, contents,
+# titles). Builds the book (from its cache), then the decks and the PDF from it.
+test-slides: need-browser book
+	$(MAKE) --no-print-directory slides pdf
+	$(BIN)/python -m pytest -q tests/slides
+
 # Chromium (Debian's package) against the built book.
 test-browser: book
 	$(BIN)/python -m pytest -q tests/browser
@@ -54,7 +72,7 @@ strip: venv
 
 # Unit tests: offline, a few minutes on 2 CPU cores.
 test-unit: venv
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser --ignore=tests/slides
 
 # A student's Colab session replayed: every chapter, quick configuration, in an environment holding only what Colab
 # preinstalls (.venv-colab, built once from tests/colab/preinstalled.txt) plus vaelib installed as the setup cell does.

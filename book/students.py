@@ -49,6 +49,8 @@ def students_config(root: Path = ROOT) -> dict:
     sphinx = config.setdefault("sphinx", {})
     # book/vaebook_ext.py removes the solutions (sphinx-exercise's own hide_solutions breaks on gated solutions).
     sphinx.setdefault("config", {})["vaebook_students"] = True
+    # Published under students/: the slides and the PDF (links under each chapter's title) are one folder up.
+    sphinx["config"]["vaebook_site_prefix"] = "../"
     # Jupyter Book resolves local extension folders against the configuration file's folder: make them absolute.
     sphinx["local_extensions"] = {
         name: str((root / path).resolve()) for name, path in (sphinx.get("local_extensions") or {}).items()

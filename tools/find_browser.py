@@ -27,6 +27,16 @@ ADVICE = ("no Chromium found for the browser tests: install one (Debian/Ubuntu: 
           "or Google Chrome), or let Playwright fetch its own with `.venv/bin/python -m playwright install chromium` "
           "(needs internet), or set CHROMIUM=/path/to/chromium")
 
+# Headless Chromium as the tests and `make pdf` start it: no sandbox (containers), no GPU, and no background requests.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 PLAYWRIGHT_CACHES = ("~/.cache/ms-playwright", "~/Library/Caches/ms-playwright")
 PLAYWRIGHT_BINARIES = ("chromium-*/chrome-linux*/chrome", "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium")

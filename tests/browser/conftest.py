@@ -22,21 +22,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tools.find_browser import ADVICE, find_browser
+from tools.find_browser import ADVICE, CHROMIUM_ARGS, find_browser
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK_ROOT = Path(os.environ.get("VAEBOOK_ROOT", REPO)).resolve()
 HTML = Path(os.environ.get("VAEBOOK_HTML", BOOK_ROOT / "_build" / "html")).resolve()
 CHROMIUM = find_browser()
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOCAL_HOST = "127.0.0.1"
 
 # Console messages that every page of this theme version emits in a fresh browser profile (see

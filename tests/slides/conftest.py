@@ -1,0 +1,59 @@
+"""Fixtures for the tests of the lecture slides and the printable PDF (``make test-slides`` builds both first).
+
+A missing deck or PDF is a test FAILURE naming the command that builds it, never a skip. The decks are served on
+127.0.0.1 and opened in Chromium (what ``tools/find_browser.py`` finds); every request to another host is aborted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from book.pdf import serve
+from tools.find_browser import ADVICE, CHROMIUM_ARGS, find_browser
+
+REPO = Path(__file__).resolve().parents[2]
+SLIDES = REPO / "_build" / "slides"
+PDF = REPO / "_build" / "pdf" / "book.pdf"
+HTML = REPO / "_build" / "html"
+CHROMIUM = find_browser()
+
+
+def pytest_collection_finish(session):
+    """No browser: one line and stop, instead of an error in every test."""
+    if CHROMIUM is None and session.items:
+        pytest.exit(ADVICE, returncode=1)
+
+
+@pytest.fixture(scope="session")
+def slides_server():
+    """``_build/slides`` served on 127.0.0.1; yields the base URL (ending in '/')."""
+    if not SLIDES.is_dir():
+        pytest.fail(f"No decks at {SLIDES}: build them with `make slides` (after `make book`), or run `make test-slides`.",
+                    pytrace=False)
+    httpd, base = serve(SLIDES)
+    yield base
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def book_pdf():
+    """The PDF, read by pypdf, with the text of every page (``(reader, [text of page 1, ...])``)."""
+    from pypdf import PdfReader
+
+    if not PDF.is_file():
+        pytest.fail(f"No PDF at {PDF}: build it with `make pdf` (after `make book`), or run `make test-slides`.",
+                    pytrace=False)
+    reader = PdfReader(PDF)
+    return reader, [page.extract_text() or "" for page in reader.pages]
