@@ -81,7 +81,7 @@ test-colab: venv
 	$(BIN)/python tests/colab/replay.py
 
 # The whole suite: unit tests, the browser tests against the built book, then the Colab replay.
-test: need-npm need-browser test-unit test-browser test-colab
+test: need-npm need-browser test-unit test-browser test-slides test-colab
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py

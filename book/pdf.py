@@ -50,6 +50,8 @@ PRINT_CSS = """
   #pst-back-to-top, .search-button-field, .copybtn, .toggle-button, .headerlink, #pst-skip-link,
   .vaebook-deck-link, .onlyprint { display: none !important; }
   html, body { background: #fff !important; }
+  /* sphinx-book-theme hides the article's title in print (it shows it in its .onlyprint header, hidden above). */
+  .bd-main .bd-content .bd-article h1:first-of-type { display: block !important; }
   .bd-page-width, .bd-container, .bd-container__inner, .bd-main, .bd-content, .bd-article-container, .bd-article {
     max-width: none !important; width: auto !important; min-width: 0 !important; margin: 0 !important;
     padding: 0 !important; display: block !important;

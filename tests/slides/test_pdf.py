@@ -30,8 +30,8 @@ def title_of(path) -> str:
 
 
 def outline(reader) -> dict[str, int]:
-    """Top-level bookmarks: {title: 0-based page}."""
-    return {item.title: reader.get_destination_page_number(item) for item in reader.outline if not isinstance(item, list)}
+    """Top-level bookmarks: {title (normalised like the text): 0-based page}."""
+    return {norm(item.title): reader.get_destination_page_number(item) for item in reader.outline if not isinstance(item, list)}
 
 
 def test_one_page_per_chapter_at_least(book_pdf):
