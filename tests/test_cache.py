@@ -60,7 +60,7 @@ def test_environment_variable_names_the_folder(tmp_path, monkeypatch, counted, d
 
 @pytest.mark.parametrize("change", [dict(epochs=2), dict(seed=1), dict(lr=2e-3), dict(beta=0.5),
                                     dict(binarize="dynamic"), dict(data="one pixel"), dict(latent_dim=3),
-                                    dict(kl_warmup=1)])
+                                    dict(kl_warmup=1), dict(free_bits=0.25)])
 def test_any_change_in_the_key_trains_again(tmp_path, counted, digits, change):
     images = digits[0][0]
     cached_fit(small_vae(), images, epochs=1, cache_dir=tmp_path, verbose=False)
@@ -148,7 +148,7 @@ def test_default_options_keep_the_keys_of_entries_stored_before_they_existed(tmp
     without the KL weights, gets the constant beta that the key guarantees."""
     key, spec = cache_key(small_vae(), digits[0], epochs=1, beta=0.5)
     assert set(spec["fit"]) == {"epochs", "batch_size", "lr", "seed", "beta", "binarize"}
-    assert cache_key(small_vae(), digits[0], epochs=1, beta=0.5, kl_warmup=0)[0] == key
+    assert cache_key(small_vae(), digits[0], epochs=1, beta=0.5, kl_warmup=0, free_bits=0.0)[0] == key
     assert cache_key(small_vae(), digits[0], epochs=1, beta=0.5, kl_warmup=2)[0] != key
     cached_fit(small_vae(), digits[0], epochs=2, beta=0.5, cache_dir=tmp_path, verbose=False)
     (entry,) = tmp_path.glob("*.pt")

@@ -569,5 +569,62 @@ def test_bad_warm_up_refused(digits, kwargs, message):
 
 
 def test_warm_up_needs_a_vae(digits):
-    with pytest.raises(ValueError, match="kl_warmup weighs a VAE's KL term; a Autoencoder has none"):
+    with pytest.raises(ValueError, match="kl_warmup changes a VAE's KL term; a Autoencoder has none"):
         fit(small_vae(cls=vaelib.Autoencoder), digits[0], epochs=1, kl_warmup=1, verbose=False)
+
+
+# ------------------------------------------------------------------ free bits (Kingma et al., 2016)
+
+
+def test_one_step_s_gradient_with_free_bits_is_that_of_the_hand_written_objective(digits):
+    x = digits[0][0][:64].reshape(64, -1)
+    model = small_vae()
+    with torch.no_grad():
+        model.to_mu.bias.copy_(torch.tensor([0.0, 0.5, 1.0, 2.0]))          # dimensions with different KLs
+        _, kl = losses.elbo_terms(model, x, per_dim=True)
+    floor = kl.mean(0).median().item() + 1e-3                               # some dimensions below, some above
+    below = kl.mean(0) < floor
+    assert 0 < int(below.sum()) < 4
+    trainer = Trainer(model, device="cpu", beta=1.5, free_bits=floor, verbose=False)
+    for weight in (0.4, 1.5):
+        got = _trainer_gradient(trainer, x, 11, kl_weight=weight)
+        expected = _hand_gradient(model, x, 11, lambda recon, kl: recon.mean()
+                                  + weight * torch.maximum(kl.mean(0), torch.tensor(floor)).sum())
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # Dimensions below the floor get no gradient from the KL: with the decoder unable to see z (its first
+    # layer's weights zeroed), the only gradient that reaches mu_j is the KL's, which is 0 for those dimensions.
+    with torch.no_grad():
+        model.decoder[0].weight.zero_()
+    got = _trainer_gradient(trainer, x, 11, kl_weight=1.0)
+    mu_grad = got["to_mu.bias"]
+    assert bool((mu_grad[below] == 0).all()) and bool((mu_grad[~below] != 0).all())
+
+
+def test_free_bits_above_every_dimension_s_kl_make_the_objective_recon_plus_the_floor(digits):
+    train, test = digits
+    model = small_vae()
+    h = fit(model, train, test=test, epochs=2, beta=1.0, free_bits=3.0, verbose=False)
+    # Four dimensions, each with a batch-mean KL under 3 nats: the objective is recon + 4 * 3 nats, exactly.
+    assert max(h.train_kl) < 3.0
+    np.testing.assert_allclose(h.train_loss, np.add(h.train_recon, 12.0), rtol=1e-6)
+    # The recorded terms are the true ones, the test loss the negative ELBO without a floor.
+    after = -losses.elbo(model, test[0], samples=20).mean().item()
+    assert abs(h.test_loss[-1] - after) < 0.5
+    assert h.beta == [1.0, 1.0]
+
+
+def test_free_bits_with_warm_up_weighs_the_floored_kl(digits, monkeypatch):
+    sums = []
+    seen = _step_weights(monkeypatch, sums)
+    fit(small_vae(), digits[0], epochs=1, kl_warmup=2, free_bits=3.0, verbose=False)
+    sums = np.array(sums)
+    batch = np.array([128] * (STEPS_PER_EPOCH - 1) + [1500 - 128 * (STEPS_PER_EPOCH - 1)])
+    np.testing.assert_allclose(sums[:, 0], sums[:, 1] + np.array(seen) * batch * 12.0, rtol=1e-5)
+
+
+def test_free_bits_refused_when_negative_or_without_a_kl(digits):
+    with pytest.raises(ValueError, match="free_bits"):
+        fit(small_vae(), digits[0], epochs=1, free_bits=-0.5, verbose=False)
+    with pytest.raises(ValueError, match="free_bits changes a VAE's KL term"):
+        fit(small_vae(cls=vaelib.Autoencoder), digits[0], epochs=1, free_bits=0.5, verbose=False)

@@ -16,7 +16,8 @@ Every loss is per example and in nats: a VAE minimises the negative ELBO, ``-E_q
 Autoencoder the reconstruction loss (binary cross-entropy summed over pixels). Options change the objective that is
 optimised, never what is reported as the test loss:
 
-* ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016).
+* ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
+* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016).
 """
 from __future__ import annotations
 
@@ -172,6 +173,10 @@ class Trainer:
         optimiser step s (s = 1 for the run's first step) is ``beta * min(1, s / (kl_warmup * steps_per_epoch))``,
         so it rises linearly from 0 and stays at ``beta`` after ``kl_warmup`` epochs; 0 (default): ``beta`` from
         the start. A resumed run continues the schedule (s follows from the epochs completed).
+    free_bits: free bits (Kingma et al., 2016), a floor in nats per latent dimension (>= 0): each mini-batch's
+        objective is ``mean_b recon_b + w * sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged
+        over the batch and w the KL weight; a dimension below the floor gets no gradient from the KL.
+        0 (default): ``mean_b (recon_b + w * KL_b)``.
     seed: seeds the batch order, the reparameterisation noise and dynamic binarization, epoch by epoch (each
         epoch's from the seed and the epoch's number alone, :func:`epoch_seeds`); runs on the CPU with the same
         seed are identical, however they are split into ``fit`` calls. The global RNG state is restored afterwards.
@@ -190,7 +195,8 @@ class Trainer:
     """
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
-                 beta: float = 1.0, kl_warmup: float = 0, verbose: bool = True, checkpoint=None,
+                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
+                 checkpoint=None,
                  binarize: str | None = None, amp: bool | torch.dtype | None = None,
                  keep_data_on_host: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000,
                  overwrite: bool = False):
@@ -200,6 +206,7 @@ class Trainer:
         _positive("eval_batch_size", eval_batch_size, integer=True)
         checks.nonnegative("beta", beta)
         checks.nonnegative("kl_warmup", kl_warmup)
+        checks.nonnegative("free_bits", free_bits)
         if binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -210,11 +217,12 @@ class Trainer:
         cpu_notice(self.device)  # in Colab on a CPU runtime: one line on how to get a GPU
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
-        if kl_warmup and not self.vae:
-            raise ValueError(f"kl_warmup weighs a VAE's KL term; a {type(model).__name__} has none")
+        for name, value in (("kl_warmup", kl_warmup), ("free_bits", free_bits)):
+            if value and not self.vae:
+                raise ValueError(f"{name} changes a VAE's KL term; a {type(model).__name__} has none")
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
-        self.kl_warmup = float(kl_warmup)
+        self.kl_warmup, self.free_bits = float(kl_warmup), float(free_bits)
         self.checkpoint, self.binarize, self.overwrite = checkpoint, binarize, bool(overwrite)
         self.amp_dtype = _amp_dtype(self.device, amp)
         self.keep_data_on_host = keep_data_on_host
@@ -269,15 +277,18 @@ class Trainer:
             return self.beta
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
-    def _loss_terms(self, xb: torch.Tensor, kl_weight: float):
+    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0):
         """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
-        all in nats. The KL term is weighted by ``kl_weight``."""
-        if self.vae:
-            log_px_z, kl = losses._elbo_terms(self.model, xb)  # unchecked: prepare checked the data
-            recon = -log_px_z
-            return (recon + kl_weight * kl).sum(), recon, kl
-        recon = losses._reconstruction_loss(self.model, xb)
-        return recon.sum(), recon, torch.zeros_like(recon)
+        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension."""
+        if not self.vae:
+            recon = losses._reconstruction_loss(self.model, xb)
+            return recon.sum(), recon, torch.zeros_like(recon)
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True)  # unchecked: prepare checked the data
+        recon, kl = -log_px_z, kl_dims.sum(-1)
+        if free_bits:
+            # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
+            return recon.sum() + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
+        return (recon + kl_weight * kl).sum(), recon, kl
 
     # ---- one step, one epoch
     def _step(self, xb: torch.Tensor, kl_weight: float | None = None) -> torch.Tensor:
@@ -285,7 +296,7 @@ class Trainer:
         detached sums over the batch of (objective, recon, kl), shape (3,)."""
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            objective, recon, kl = self._loss_terms(xb, kl_weight)
+            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits)
             sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
         mean = sums[0] / xb.shape[0]
@@ -321,7 +332,7 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self, x: torch.Tensor) -> float:
         """recon + beta * KL per example (nats) on prepared data, with fixed reparameterisation noise: the target
-        objective, without warm-up (the negative ELBO for beta = 1)."""
+        objective, without warm-up or free bits (the negative ELBO for beta = 1)."""
         was_training = self.model.training
         self.model.eval()
         total = 0.0
@@ -336,7 +347,7 @@ class Trainer:
 
     def evaluate(self, data) -> float:
         """``recon + beta * KL`` per example, in nats, on ``data`` (not binarized): the negative ELBO for beta = 1,
-        whatever the warm-up (for an Autoencoder, the reconstruction loss)."""
+        whatever the warm-up or free bits (for an Autoencoder, the reconstruction loss)."""
         return self._evaluate(self.prepare(data, "data"))
 
     def _rng_devices(self) -> list:
@@ -467,8 +478,9 @@ class Trainer:
 
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
-        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, verbose: bool = True, checkpoint=None,
-        binarize: str | None = None, resume: bool = False, overwrite: bool = False, **trainer_options) -> History:
+        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
+        checkpoint=None, binarize: str | None = None, resume: bool = False, overwrite: bool = False,
+        **trainer_options) -> History:
     """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
 
     A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
@@ -476,9 +488,12 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     what ``load_dataset`` returns. See :class:`Trainer` for the other arguments (``amp``, ``check_every``).
 
     kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta``, step by step (Bowman et al.,
-        2016); ``History.beta`` records the weight at the end of each epoch. ``History.train_loss`` is the objective
-        optimised (with the weight of each step), ``train_recon`` and ``train_kl`` the true terms, ``test_loss``
-        ``recon + beta * KL`` with the target ``beta`` (the negative ELBO for beta = 1, comparable across runs).
+        2016); ``History.beta`` records the weight at the end of each epoch.
+    free_bits: a floor in nats per latent dimension (Kingma et al., 2016): the objective uses
+        ``sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged over the mini-batch.
+    With either, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
+    (-E_q log p(x|z) and KL), and ``test_loss`` ``recon + beta * KL`` with the target ``beta`` and no floor (the
+    negative ELBO for beta = 1, comparable across runs).
 
     checkpoint: a file written after every epoch (model, optimiser state, history). A folder, or a file holding
         another model's checkpoint, is refused before training unless ``overwrite=True``.
@@ -490,8 +505,8 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     raises KeyboardInterrupt, so a loop of ``fit`` calls stops.
     """
     trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, kl_warmup=kl_warmup,
-                      verbose=verbose, checkpoint=checkpoint, binarize=binarize, overwrite=overwrite,
-                      **trainer_options)
+                      free_bits=free_bits, verbose=verbose, checkpoint=checkpoint, binarize=binarize,
+                      overwrite=overwrite, **trainer_options)
     if not resume:
         return trainer.fit(train, epochs=epochs, test=test)
     _positive("epochs", epochs, integer=True)
