@@ -242,3 +242,27 @@ def test_fingerprint_tracks_content_shape_and_dtype():
     assert fingerprint(y)["sha256"] != f["sha256"]
     assert fingerprint(x.reshape(10, 64)) != f
     assert fingerprint(x.double()) != f
+
+
+# ---------------------------------------------------------------- denoising runs
+def test_corruptions_are_part_of_the_key_and_lambdas_are_refused(tmp_path, counted, digits):
+    from vaelib.data import gaussian_noise, masking_noise
+
+    kw = dict(epochs=1, cache_dir=tmp_path, verbose=False)
+    cached_fit(small_vae(), digits[0], corrupt=gaussian_noise(0.5), **kw)
+    h = cached_fit(small_vae(), digits[0], corrupt=gaussian_noise(0.5), **kw)      # a hit
+    assert len(counted) == 1 and counted[0]["corrupt"].config == {"name": "gaussian_noise", "sigma": 0.5}
+    for other in (gaussian_noise(0.3), masking_noise(0.5), None):
+        cached_fit(small_vae(), digits[0], corrupt=other, **kw)
+    assert len(counted) == 4 and len(list(tmp_path.glob("*.pt"))) == 4
+    assert len(h.train_loss) == 1
+
+    def fixed(x):
+        return x
+    fixed.config = {"name": "identity"}                   # a function of one's own, with a stable description
+    cached_fit(small_vae(), digits[0], corrupt=fixed, **kw)
+    assert len(counted) == 5
+    for bad in (lambda x: x, fixed.__call__, type("Odd", (), {"config": {"f": object()}, "__call__": fixed})()):
+        with pytest.raises(ValueError, match="has no stable description.*gaussian_noise.*masking_noise"):
+            cached_fit(small_vae(), digits[0], corrupt=bad, **kw)
+    assert len(counted) == 5

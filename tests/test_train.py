@@ -628,3 +628,94 @@ def test_free_bits_refused_when_negative_or_without_a_kl(digits):
         fit(small_vae(), digits[0], epochs=1, free_bits=-0.5, verbose=False)
     with pytest.raises(ValueError, match="free_bits changes a VAE's KL term"):
         fit(small_vae(cls=vaelib.Autoencoder), digits[0], epochs=1, free_bits=0.5, verbose=False)
+
+
+# ------------------------------------------------------------------ denoising (Vincent et al., 2008)
+
+
+def _denoising_steps(monkeypatch):
+    """Record every step's input and target, and check the step's reconstruction sum against torch.distributions."""
+    seen = []
+    original = Trainer._step
+
+    def spy(self, xb, kl_weight=None, target=None):
+        if not self.vae:
+            with torch.no_grad():
+                logits = self.model(xb)
+                expected = -torch.distributions.Bernoulli(logits=logits, validate_args=False).log_prob(target).sum()
+        out = original(self, xb, kl_weight, target=target)
+        if not self.vae:
+            assert out[1].item() == pytest.approx(expected.item(), rel=1e-5)
+        seen.append((xb.clone(), None if target is None else target.clone()))
+        return out
+
+    monkeypatch.setattr(Trainer, "_step", spy)
+    return seen
+
+
+@pytest.mark.parametrize("cls", [vaelib.Autoencoder, vaelib.VAE])
+def test_denoising_feeds_corrupted_batches_and_scores_the_clean_ones(digits, monkeypatch, cls):
+    from vaelib.data import masking_noise
+
+    seen = _denoising_steps(monkeypatch)
+    train, test = digits
+    model = small_vae(cls=cls)
+    h = fit(model, train, test=test, epochs=2, corrupt=masking_noise(0.5), verbose=False)
+    assert len(seen) == 2 * STEPS_PER_EPOCH
+    clean = train[0].reshape(-1, 64)
+    rows = {tuple(r.tolist()) for r in clean}
+    zeroed = []
+    for xb, target in seen:
+        assert all(tuple(r.tolist()) in rows for r in target)         # the targets are clean training images
+        assert bool(((xb == target) | (xb == 0)).all())                # the inputs are those images, masked
+        on = target > 0
+        zeroed.append(((xb == 0) & on).sum().item() / on.sum().item())
+    assert abs(np.mean(zeroed) - 0.5) < 0.02
+    if cls is vaelib.Autoencoder:                                      # deterministic: the test loss is exact
+        with torch.no_grad():
+            clean_loss = losses.reconstruction_loss(model, test[0]).mean().item()
+        assert h.test_loss[-1] == pytest.approx(clean_loss, rel=1e-5)  # measured on clean inputs
+    else:
+        assert abs(h.test_loss[-1] + losses.elbo(model, test[0], samples=20).mean().item()) < 0.5
+
+
+def test_denoising_runs_are_reproducible_and_differ_from_plain_ones(digits):
+    from vaelib.data import gaussian_noise
+
+    runs = []
+    for corrupt in (gaussian_noise(0.3), gaussian_noise(0.3), None):
+        model = small_vae(cls=vaelib.Autoencoder)
+        h = fit(model, digits[0], epochs=2, seed=3, corrupt=corrupt, verbose=False)
+        runs.append((h.train_loss, weights(model)))
+    assert runs[0][0] == runs[1][0]
+    assert_same_weights(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_a_denoising_autoencoder_denoises_better_than_a_plain_one(digits):
+    from vaelib.data import masking_noise
+
+    train, test = digits
+    corrupt = masking_noise(0.5)
+    scores = {}
+    x = test[0].reshape(-1, 64)
+    for name, option in (("plain", None), ("denoising", corrupt)):
+        torch.manual_seed(0)
+        model = vaelib.Autoencoder(64, hidden=(32,), latent_dim=16)
+        fit(model, train, epochs=15, lr=3e-3, corrupt=option, verbose=False)
+        torch.manual_seed(0)
+        with torch.no_grad():     # reconstruct the clean test images from masked copies
+            scores[name] = losses.reconstruction_loss(model, corrupt(x), target=x).mean().item()
+    # About 1 nat per image better (24.1 -> 23.2 nats when written; grey digits keep the BCE far from 0).
+    assert scores["denoising"] < scores["plain"] - 0.5, scores
+
+
+@pytest.mark.parametrize("corrupt, error, message", [
+    ("noise", TypeError, "corrupt must be a function"),
+    (lambda x: x[:, :10], ValueError, r"corrupt must return a float tensor of its input's shape \(128, 64\)"),
+    (lambda x: (x > 0.5), ValueError, "torch.bool"),
+    (lambda x: x.numpy(), ValueError, "ndarray"),
+])
+def test_a_bad_corruption_is_named(digits, corrupt, error, message):
+    with pytest.raises(error, match=message):
+        fit(small_vae(), digits[0], epochs=1, corrupt=corrupt, verbose=False)

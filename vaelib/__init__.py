@@ -19,7 +19,7 @@ from .losses import (
     reparameterized_gradient,
     score_function_gradient,
 )
-from .data import ImageData, load_dataset
+from .data import ImageData, gaussian_noise, load_dataset, masking_noise
 from .train import History, Trainer, TrainingDiverged, fit, pick_device
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .cache import cached_fit

@@ -17,7 +17,8 @@ Autoencoder the reconstruction loss (binary cross-entropy summed over pixels). O
 optimised, never what is reported as the test loss:
 
 * ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
-* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016).
+* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016);
+* ``corrupt``: the model sees corrupted training batches and is scored on reconstructing the clean ones (denoising).
 """
 from __future__ import annotations
 
@@ -177,6 +178,10 @@ class Trainer:
         objective is ``mean_b recon_b + w * sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged
         over the batch and w the KL weight; a dimension below the floor gets no gradient from the KL.
         0 (default): ``mean_b (recon_b + w * KL_b)``.
+    corrupt: denoising (Vincent et al., 2008): a function applied to each training batch's input, (B, in_dim) ->
+        (B, in_dim), e.g. ``vaelib.data.masking_noise(0.3)``; the loss compares the reconstruction with the clean
+        batch. It draws its noise from torch's global RNG, which the trainer seeds every epoch, so runs stay
+        reproducible. Test losses are measured on clean inputs. None (default): no corruption.
     seed: seeds the batch order, the reparameterisation noise and dynamic binarization, epoch by epoch (each
         epoch's from the seed and the epoch's number alone, :func:`epoch_seeds`); runs on the CPU with the same
         seed are identical, however they are split into ``fit`` calls. The global RNG state is restored afterwards.
@@ -195,8 +200,8 @@ class Trainer:
     """
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
-                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
-                 checkpoint=None,
+                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
+                 verbose: bool = True, checkpoint=None,
                  binarize: str | None = None, amp: bool | torch.dtype | None = None,
                  keep_data_on_host: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000,
                  overwrite: bool = False):
@@ -209,6 +214,9 @@ class Trainer:
         checks.nonnegative("free_bits", free_bits)
         if binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
+        if corrupt is not None and not callable(corrupt):
+            raise TypeError(f"corrupt must be a function of a batch (B, in_dim) -> (B, in_dim), e.g. "
+                            f"vaelib.data.gaussian_noise(0.3); got {type(corrupt).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer; got {seed!r}")
         self.device = torch.device(device) if device is not None else pick_device()
@@ -222,7 +230,7 @@ class Trainer:
                 raise ValueError(f"{name} changes a VAE's KL term; a {type(model).__name__} has none")
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
-        self.kl_warmup, self.free_bits = float(kl_warmup), float(free_bits)
+        self.kl_warmup, self.free_bits, self.corrupt = float(kl_warmup), float(free_bits), corrupt
         self.checkpoint, self.binarize, self.overwrite = checkpoint, binarize, bool(overwrite)
         self.amp_dtype = _amp_dtype(self.device, amp)
         self.keep_data_on_host = keep_data_on_host
@@ -277,13 +285,15 @@ class Trainer:
             return self.beta
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
-    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0):
+    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None):
         """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
-        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension."""
+        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension.
+        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``)."""
+        # The unchecked losses: prepare checked the data once.
         if not self.vae:
-            recon = losses._reconstruction_loss(self.model, xb)
+            recon = losses._reconstruction_loss(self.model, xb, target)
             return recon.sum(), recon, torch.zeros_like(recon)
-        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True)  # unchecked: prepare checked the data
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target)
         recon, kl = -log_px_z, kl_dims.sum(-1)
         if free_bits:
             # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
@@ -291,12 +301,14 @@ class Trainer:
         return (recon + kl_weight * kl).sum(), recon, kl
 
     # ---- one step, one epoch
-    def _step(self, xb: torch.Tensor, kl_weight: float | None = None) -> torch.Tensor:
-        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``); returns the
-        detached sums over the batch of (objective, recon, kl), shape (3,)."""
+    def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None
+              ) -> torch.Tensor:
+        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``) and the
+        reconstruction compared with ``target`` (default ``xb``); returns the detached sums over the batch of
+        (objective, recon, kl), shape (3,)."""
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits)
+            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target)
             sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
         mean = sums[0] / xb.shape[0]
@@ -318,7 +330,11 @@ class Trainer:
         steps = math.ceil(n / bs)
         for i in range(steps):
             xb = self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs]))
-            total += self._step(xb, self.kl_weight(first_step + i, steps))
+            weight = self.kl_weight(first_step + i, steps)
+            if self.corrupt is None:
+                total += self._step(xb, weight)
+            else:  # denoising: the model sees the corrupted batch and reconstructs the clean one
+                total += self._step(self._corrupted(xb), weight, target=xb)
             bar.update(1)
             if (i + 1) % self.check_every == 0 or i + 1 == steps:
                 running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
@@ -329,10 +345,18 @@ class Trainer:
             raise TrainingDiverged("the model's weights became NaN or infinite")
         return (total / n).tolist()
 
+    def _corrupted(self, xb: torch.Tensor) -> torch.Tensor:
+        """``corrupt(xb)``, refused unless it is a float tensor of xb's shape (a check of shapes only: no host sync)."""
+        out = self.corrupt(xb)
+        if not isinstance(out, torch.Tensor) or out.shape != xb.shape or not out.is_floating_point():
+            got = f"shape {tuple(out.shape)}, {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"corrupt must return a float tensor of its input's shape {tuple(xb.shape)}; got {got}")
+        return out
+
     @torch.no_grad()
     def _evaluate(self, x: torch.Tensor) -> float:
         """recon + beta * KL per example (nats) on prepared data, with fixed reparameterisation noise: the target
-        objective, without warm-up or free bits (the negative ELBO for beta = 1)."""
+        objective, without warm-up, free bits or corruption (the negative ELBO for beta = 1)."""
         was_training = self.model.training
         self.model.eval()
         total = 0.0
@@ -347,7 +371,7 @@ class Trainer:
 
     def evaluate(self, data) -> float:
         """``recon + beta * KL`` per example, in nats, on ``data`` (not binarized): the negative ELBO for beta = 1,
-        whatever the warm-up or free bits (for an Autoencoder, the reconstruction loss)."""
+        whatever the warm-up, free bits or corruption (for an Autoencoder, the reconstruction loss)."""
         return self._evaluate(self.prepare(data, "data"))
 
     def _rng_devices(self) -> list:
@@ -478,9 +502,9 @@ class Trainer:
 
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
-        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
-        checkpoint=None, binarize: str | None = None, resume: bool = False, overwrite: bool = False,
-        **trainer_options) -> History:
+        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
+        verbose: bool = True, checkpoint=None, binarize: str | None = None, resume: bool = False,
+        overwrite: bool = False, **trainer_options) -> History:
     """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
 
     A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
@@ -491,7 +515,10 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
         2016); ``History.beta`` records the weight at the end of each epoch.
     free_bits: a floor in nats per latent dimension (Kingma et al., 2016): the objective uses
         ``sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged over the mini-batch.
-    With either, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
+    corrupt: denoising: a function applied to each training batch, (B, in_dim) -> (B, in_dim), such as
+        ``vaelib.data.gaussian_noise(sigma)`` or ``vaelib.data.masking_noise(p)``; the loss compares the reconstruction
+        with the clean batch (an Autoencoder or a VAE). Test losses are on clean inputs.
+    With any of them, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
     (-E_q log p(x|z) and KL), and ``test_loss`` ``recon + beta * KL`` with the target ``beta`` and no floor (the
     negative ELBO for beta = 1, comparable across runs).
 
@@ -505,8 +532,8 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     raises KeyboardInterrupt, so a loop of ``fit`` calls stops.
     """
     trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, kl_warmup=kl_warmup,
-                      free_bits=free_bits, verbose=verbose, checkpoint=checkpoint, binarize=binarize,
-                      overwrite=overwrite, **trainer_options)
+                      free_bits=free_bits, corrupt=corrupt, verbose=verbose, checkpoint=checkpoint,
+                      binarize=binarize, overwrite=overwrite, **trainer_options)
     if not resume:
         return trainer.fit(train, epochs=epochs, test=test)
     _positive("epochs", epochs, integer=True)
