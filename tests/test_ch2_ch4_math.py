@@ -4,7 +4,8 @@ Chapter 4: the toy models of ``vaelib.toy`` (closed forms) against scipy's adapt
 ``torch.distributions``, and Bayes' rule evaluated pointwise; the identity log p(x) = ELBO + KL(q || p(z|x)) for
 arbitrary q; Jensen's bound; the ELBO widget's JavaScript (run under Node) against Python.
 Chapter 2: PCA and principal angles (``vaelib.linear``) against scikit-learn and scipy; a linear autoencoder trained
-by gradient descent spans the PCA subspace; an overcomplete one reaches zero error by copying.
+by gradient descent spans the PCA subspace; an overcomplete one reaches zero error by copying; the ideal denoiser
+is the posterior mean (BCE, masking noise, Tweedie's formula); the split of the ELBO's KL term (ELBO surgery).
 """
 from __future__ import annotations
 
@@ -339,6 +340,73 @@ def test_bce_is_smallest_at_x_hat_equal_x_and_its_floor_is_the_binary_entropy(x)
     assert best.fun == pytest.approx(entropy, abs=1e-6)
     if 0 < x < 1:
         assert best.x == pytest.approx(x, abs=1e-5)
+
+
+# ---------------------------------------------------------------- chapter 2: denoising and the aggregate posterior
+def _pixel_values(n, pi, gen):
+    """n draws of one pixel: exactly 0 with probability pi, else Beta(0.6, 0.4) (ink, often near 1)."""
+    return np.where(gen.random(n) < pi, 0.0, gen.beta(0.6, 0.4, n))
+
+
+@pytest.mark.parametrize("pi", [0.0, 0.3, 0.8])
+def test_bce_is_smallest_at_the_conditional_mean(pi):
+    # The expected BCE over x of one output r is smallest at r = E[x]: the ideal denoiser is the posterior mean.
+    from scipy.optimize import minimize_scalar
+    from scipy.special import xlogy
+
+    x = _pixel_values(20_000, pi, np.random.default_rng(1))
+    expected_bce = lambda r: float(-(xlogy(x, r) + xlogy(1 - x, 1 - r)).mean())  # noqa: E731
+    best = minimize_scalar(expected_bce, bounds=(1e-9, 1 - 1e-9), method="bounded", options={"xatol": 1e-10})
+    assert best.x == pytest.approx(x.mean(), abs=1e-6)
+
+
+@pytest.mark.parametrize("p,pi", [(0.25, 0.5), (0.5, 0.8), (0.75, 0.1)])
+def test_masking_noise_posterior_mean_of_one_pixel_matches_monte_carlo(p, pi):
+    # Chapter 2, last exercise: E[x | x_tilde = 0] = p mu / (p + (1 - p) pi), with x_tilde = m x, m ~ Bernoulli(1 - p).
+    gen = np.random.default_rng(2)
+    n = 400_000
+    x = _pixel_values(n, pi, gen)
+    x_tilde = np.where(gen.random(n) < p, 0.0, x)
+    mu, pi_hat = 0.6 * (1 - pi), pi                      # the Beta(0.6, 0.4) part has mean 0.6
+    formula = p * mu / (p + (1 - p) * pi_hat)
+    reads_0 = x_tilde == 0
+    simulated = x[reads_0].mean()
+    assert simulated == pytest.approx(formula, abs=4 * x[reads_0].std() / math.sqrt(reads_0.sum()))
+    share = p + (1 - p) * pi
+    assert reads_0.mean() == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / n))
+    np.testing.assert_array_equal(x[~reads_0], x_tilde[~reads_0])      # a pixel that reads > 0 was kept
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
+def test_tweedie_posterior_mean_is_input_plus_sigma_squared_times_the_score(sigma):
+    # x takes a few values with fixed weights; x_tilde = x + sigma * eps. E[x | x_tilde] by Bayes' rule against
+    # x_tilde + sigma^2 d/dx_tilde log p_sigma(x_tilde), the derivative by autograd.
+    values = torch.tensor([-1.0, 0.2, 0.5, 2.0], dtype=torch.float64)
+    weights = torch.tensor([0.1, 0.4, 0.3, 0.2], dtype=torch.float64)
+    x_tilde = torch.linspace(-3, 4, 15, dtype=torch.float64, requires_grad=True)
+    joint = weights * Normal(values, sigma).log_prob(x_tilde[:, None]).exp()          # (15, 4): p(x) p(x_tilde | x)
+    bayes_mean = (joint * values).sum(1) / joint.sum(1)
+    log_p = torch.log(joint.sum(1))
+    score, = torch.autograd.grad(log_p.sum(), x_tilde)
+    np.testing.assert_allclose((x_tilde + sigma ** 2 * score).detach(), bayes_mean.detach(), rtol=1e-10, atol=1e-10)
+
+
+def test_expected_kl_to_the_prior_is_mutual_information_plus_aggregate_kl():
+    # Hoffman and Johnson (2016), quoted in chapter 2: E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)), with x
+    # uniform over N points, q(z|x_n) = N(m_n, s_n^2) and p(z) = N(0, 1); the right-hand side by quadrature.
+    from vaelib.losses import gaussian_kl
+
+    m = torch.tensor([-1.5, 0.3, 0.8, 2.2], dtype=torch.float64)
+    s = torch.tensor([0.4, 0.9, 0.2, 0.6], dtype=torch.float64)
+    lhs = float(gaussian_kl(m[:, None], torch.log(s[:, None] ** 2)).mean())
+    assert lhs == pytest.approx(float(kl_divergence(Normal(m, s), Normal(0.0, 1.0)).mean()), rel=1e-12)
+    comps = [stats.norm(float(a), float(b)) for a, b in zip(m, s)]
+    q_agg = lambda z: sum(c.pdf(z) for c in comps) / len(comps)  # noqa: E731
+    mutual_info = sum(_quad(lambda z, c=c: c.pdf(z) * (c.logpdf(z) - np.log(q_agg(z))), -12, 12)
+                      for c in comps) / len(comps)
+    aggregate_kl = _quad(lambda z: q_agg(z) * (np.log(q_agg(z)) - stats.norm.logpdf(z)), -12, 12)
+    assert mutual_info + aggregate_kl == pytest.approx(lhs, rel=1e-8)
+    assert 0 < mutual_info <= math.log(len(comps)) and aggregate_kl > 0.01   # the aggregate is not the prior
 
 
 @pytest.mark.parametrize("bad,match", [
