@@ -210,7 +210,15 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
 
         log p(x) ~= logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k,   z_i ~ q(z|x).
 
-    Its expectation is a lower bound that tightens as k grows and reaches log p(x) as k -> infinity.
+    With w_i = p(x, z_i) / q(z_i|x) the importance weights, E_q[w] = p(x), and the estimate is log of their mean.
+    Its expectation L_k is a lower bound that never loosens as k grows, L_k <= L_{k+1} <= log p(x) (Burda et al.,
+    2015, Theorem 1), and L_1 is the ELBO. Burda et al. prove L_k -> log p(x) as k -> infinity for bounded weights.
+    Boundedness is sufficient, not necessary: since log(mean of w) >= mean of log w, a finite ELBO
+    (E_q |log w| < infinity) already gives the limit (strong law of large numbers, with uniform integrability).
+    How fast the gap closes depends on the weights' tails: for large k it is about Var_q[w] / (2 k p(x)^2) when
+    that variance is finite, and it can stay large for any practical k when it is not (e.g. a q with lighter tails
+    than the posterior).
+
     At most ``batch_size`` decoder evaluations are held in memory at once, so k = 5000 over the whole MNIST
     test set runs in bounded memory; the k samples are combined with a running logsumexp.
     ``y``: a CVAE's labels; then it estimates log p(x|y), with q(z|x,y) and p(x|z,y).

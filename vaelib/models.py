@@ -132,7 +132,11 @@ class _VAEBase(_Flatten):
 
 
 class VAE(_VAEBase):
-    """A variational autoencoder with MLP encoder and decoder (Kingma and Welling, 2014).
+    """A variational autoencoder with MLP encoder and decoder.
+
+    The model and its reparameterised gradient estimator were introduced independently by Kingma and Welling (2014,
+    "Auto-encoding variational Bayes") and Rezende, Mohamed and Wierstra (2014, "Stochastic backpropagation and
+    approximate inference in deep generative models").
 
     Recognition model q(z|x) = N(mu(x), diag exp(logvar(x))); prior p(z) = N(0, I);
     generative model p(x|z): Bernoulli with logits ``decode(z)``, or Gaussian with mean ``decode(z)``.

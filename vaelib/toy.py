@@ -9,10 +9,17 @@ They let a reader check variational inference against the truth (chapter 4 of th
     ELBO(q) = E_q[log p(x|z)] - KL(q || p(z))            for q = N(mu, sigma^2)
             = log p(x) - KL(q || p(z|x))
 
-``SquareGaussian(s)``: z ~ N(0, 1), x | z ~ N(z^2, s^2). For x > 0 the posterior has two modes near +-sqrt(x),
-so no Gaussian q matches it. log p(x), the ELBO and KL(q || p(z|x)) are computed by quadrature on a grid
-(:func:`log_px_quadrature`, :func:`elbo_quadrature`, :func:`kl_to_posterior_quadrature`), which work for any model
-with a ``log_joint(x, z)`` method.
+``SquareGaussian(s)``: z ~ N(0, 1), x | z ~ N(z^2, s^2). Since d/dz log p(x, z) = z (2 (x - z^2) / s^2 - 1), the
+posterior p(z|x) is bimodal exactly when x > s^2 / 2, with modes at +-sqrt(x - s^2 / 2) (and a dip at z = 0);
+for x <= s^2 / 2 it has one mode, at 0. No Gaussian q matches a bimodal posterior. The ELBO of q = N(mu, sigma^2) is
+a polynomial expectation with a closed form (:meth:`SquareGaussian.elbo`); it is even in mu, and at mu = 0 with
+its best sigma it is a local maximum for every x. Below x ~ 1.1 (for s = 0.5) mu = 0 is also the global maximum;
+above, the best q sits near one of the two modes, with mean sqrt(x - s^2 / 2 - 3 sigma^2)
+(:meth:`SquareGaussian.best_gaussian`).
+
+For any model with a ``log_joint(x, z)`` method: log p(x) and KL(q || p(z|x)) by the trapezoidal rule on a grid of
+z (:func:`log_px_quadrature`, :func:`posterior_on_grid`, :func:`kl_to_posterior_quadrature`), and the ELBO by the
+Gauss-Hermite quadrature rule, whose nodes follow q (:func:`elbo_gauss_hermite`, :func:`elbo_quadrature`).
 
 Arguments ``x``, ``mu``, ``log_sigma`` may be floats or tensors; they broadcast against each other.
 """
@@ -119,9 +126,10 @@ class LinearGaussian:
 
 
 class SquareGaussian:
-    """z ~ N(0, 1), x | z ~ N(z^2, s^2): for x well above 0 the posterior has two modes, near +sqrt(x) and -sqrt(x).
+    """z ~ N(0, 1), x | z ~ N(z^2, s^2): for x > s^2 / 2 the posterior has two modes, at +-sqrt(x - s^2 / 2).
 
-    No closed form: use the ``*_quadrature`` functions of this module with it.
+    log p(x) has no closed form: use the ``*_quadrature`` functions of this module with it. The ELBO of a Gaussian
+    q does (:meth:`elbo`), and so does its maximiser (:meth:`best_gaussian`).
     """
 
     def __init__(self, s: float = 0.5):
@@ -135,6 +143,57 @@ class SquareGaussian:
         z = _t(z)
         return log_normal(x, z ** 2, self.s ** 2) + log_normal(z, 0.0, 1.0)
 
+    def posterior_modes(self, x) -> torch.Tensor:
+        """The non-negative mode of p(z|x): sqrt(x - s^2 / 2) where x > s^2 / 2 (then -sqrt(x - s^2 / 2) is the
+        other), else 0 (the only mode). Elementwise."""
+        return torch.sqrt(torch.clamp(_t(x) - self.s ** 2 / 2, min=0.0))
+
+    def elbo(self, x, mu, log_sigma) -> torch.Tensor:
+        """ELBO(q) = E_q[log p(x, z)] + H[q] for q = N(mu, sigma^2), in closed form, in nats.
+
+        With E_q[z^2] = mu^2 + sigma^2 and E_q[z^4] = mu^4 + 6 mu^2 sigma^2 + 3 sigma^4:
+        ELBO = -0.5 log(2 pi s^2) + 0.5 + log sigma - (mu^2 + sigma^2) / 2
+               - (x^2 - 2 x (mu^2 + sigma^2) + mu^4 + 6 mu^2 sigma^2 + 3 sigma^4) / (2 s^2).
+        Broadcasts; differentiable in all three arguments.
+        """
+        x, mu, log_sigma = _t(x), _t(mu), _t(log_sigma)
+        m2, v = mu ** 2, torch.exp(2 * log_sigma)
+        sq = x ** 2 - 2 * x * (m2 + v) + m2 ** 2 + 6 * m2 * v + 3 * v ** 2          # E_q[(x - z^2)^2]
+        return -0.5 * math.log(2 * math.pi * self.s ** 2) + 0.5 + log_sigma - (m2 + v) / 2 - sq / (2 * self.s ** 2)
+
+    def best_gaussian(self, x):
+        """The Gaussian q = N(mu, sigma^2) with the largest ELBO for each x, from the stationarity conditions.
+
+        Returns ``(mu, log_sigma, elbo)``, float64 tensors shaped like ``x`` (ELBO in nats), with mu >= 0: the
+        ELBO is even in mu, so (-mu, sigma) is as good. Write v = sigma^2 and m = mu^2; two kinds of stationary
+        point compete.
+
+        - mu = 0, with 6 v^2 - (2x - s^2) v - s^2 = 0 (one positive root). There the Hessian in (mu, log sigma) is
+          diagonal, diag(-1 / v, -2 - 12 v^2 / s^2): a local maximum for every x.
+        - mu^2 = x - s^2 / 2 - 3 v > 0, with 12 v^2 - (4x - 2 s^2) v + s^2 = 0, which has real roots for
+          x >= s^2 / 2 + sqrt(3) s. The smaller root is a local maximum (the Hessian in (m, v) is negative
+          definite exactly when v < s / sqrt(12)); the larger one a saddle point.
+
+        The better of the two is returned; the second wins only above a threshold x (about 1.1 for s = 0.5).
+        """
+        x = _t(x).double()
+        s2 = self.s ** 2
+        zero = torch.zeros_like(x)
+        v0 = ((2 * x - s2) + torch.sqrt((2 * x - s2) ** 2 + 24 * s2)) / 12
+        ls0 = 0.5 * torch.log(v0)
+        elbo0 = self.elbo(x, zero, ls0)
+        b = 4 * x - 2 * s2
+        disc = b ** 2 - 48 * s2
+        ok = (disc >= 0) & (b > 0)
+        v1 = 2 * s2 / torch.where(ok, b + torch.sqrt(torch.clamp(disc, min=0.0)), torch.ones_like(x))
+        m2 = x - s2 / 2 - 3 * v1            # the smaller root, written without cancellation: v1 = 2 s^2 / (b + sqrt)
+        ok = ok & (m2 > 0)
+        mu1 = torch.sqrt(torch.clamp(m2, min=0.0))
+        ls1 = 0.5 * torch.log(v1)
+        elbo1 = torch.where(ok, self.elbo(x, mu1, ls1), torch.full_like(x, -math.inf))
+        pick = elbo1 > elbo0
+        return torch.where(pick, mu1, zero), torch.where(pick, ls1, ls0), torch.where(pick, elbo1, elbo0)
+
 
 def _grid(lo: float, hi: float, n: int) -> torch.Tensor:
     if not hi > lo or int(n) < 3:
@@ -143,7 +202,8 @@ def _grid(lo: float, hi: float, n: int) -> torch.Tensor:
 
 
 def log_px_quadrature(model, x, lo: float = -12.0, hi: float = 12.0, n: int = 20001):
-    """log p(x) = log integral p(x, z) dz by the trapezoidal rule on n points of [lo, hi] (in log space), in nats.
+    """log p(x) = log integral p(x, z) dz by the trapezoidal rule on a grid of n points of [lo, hi] (in log space),
+    in nats.
 
     ``x`` a float (returns a float) or a 1-D tensor of observations (returns a tensor of the same shape).
     """
@@ -166,8 +226,9 @@ def elbo_gauss_hermite(model, x, mu, log_sigma, n: int = 101) -> torch.Tensor:
     """ELBO(q) = E_q[log p(x, z)] + H[q] for q = N(mu, sigma^2), by Gauss-Hermite quadrature with n nodes, in nats.
 
     H[q] = 0.5 log(2 pi e sigma^2) is the entropy of q. ``x``, ``mu``, ``log_sigma`` broadcast against each other;
-    differentiable in all three (so it can be maximised by gradient ascent). Exact when the log-joint is a
-    polynomial in z of degree < 2n.
+    differentiable in all three (so it can be maximised by gradient ascent). A quadrature rule, not a grid: its n
+    nodes sit at mu + sigma t_i, where t_i are the roots of the probabilists' Hermite polynomial He_n, so they
+    follow q. Exact when the log-joint is a polynomial in z of degree < 2n.
     """
     import numpy as np
 
