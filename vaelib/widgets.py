@@ -89,7 +89,7 @@ class LatentExplorer(anywidget.AnyWidget):
         return sum(len(l["weight"]) + len(l["bias"]) for l in self.layers) + len(self.points) + 4 * len(self.labels)
 
 
-class CVAEExplorer(anywidget.AnyWidget):
+class CVAEExplorer(LatentExplorer):
     """A conditional VAE's decoder p(x | z, y) in the browser: pick the class y, move z in the 2-D latent plane.
 
     ``CVAEExplorer(model, codes=None, labels=None, *, label_names=None, digit=0, ...)`` takes a trained
@@ -100,22 +100,13 @@ class CVAEExplorer(anywidget.AnyWidget):
     ``2 + n_classes`` columns. Drawn: the plane with the codes of the chosen class (``codes`` (N, 2) and ``labels``
     (N,), e.g. the test set's posterior means mu(x, y), subsampled to ``max_points``), the image decoded at
     (z, digit), and a strip of every class decoded at the same z (click one to pick it). ``digit`` is the class
-    picked (a slider from 0 to n_classes - 1); ``label_names`` name the classes.
+    picked (a slider from 0 to n_classes - 1); ``label_names`` name the classes. It has the latent explorer's state
+    (its traits, ``encode_floats``, ``embedded_bytes``) and two more traits, ``n_classes`` and ``digit``.
     """
 
     _esm = _js("cvae")
-    layers = traitlets.List(traitlets.Dict()).tag(sync=True)
-    dtype = traitlets.Unicode("float16").tag(sync=True)
-    output = traitlets.Unicode("sigmoid").tag(sync=True)
-    image_shape = traitlets.List(traitlets.Int(), default_value=[28, 28]).tag(sync=True)
     n_classes = traitlets.Int(10).tag(sync=True)
     digit = traitlets.Int(0).tag(sync=True)
-    z1 = traitlets.Float(0.0).tag(sync=True)
-    z2 = traitlets.Float(0.0).tag(sync=True)
-    extent = traitlets.Float(3.0).tag(sync=True)
-    points = traitlets.Unicode("").tag(sync=True)
-    labels = traitlets.List(traitlets.Int()).tag(sync=True)
-    label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, model, codes=None, labels=None, *, label_names=None, digit: int = 0, dtype: str = "float16",
                  max_points: int = 1000, extent: float | None = None, z=(0.0, 0.0), seed: int = 0, **kwargs):
@@ -142,12 +133,9 @@ class CVAEExplorer(anywidget.AnyWidget):
         if isinstance(digit, bool) or int(digit) != digit or not 0 <= int(digit) < n_classes:
             raise ValueError(f"digit must be an integer from 0 to {n_classes - 1}; got {digit!r}")
         extent = _codes_state(state, codes, labels, label_names, max_points, seed, extent)
-        super().__init__(**state, n_classes=n_classes, digit=int(digit), extent=extent, z1=float(z[0]),
-                         z2=float(z[1]), **kwargs)
-
-    def embedded_bytes(self) -> int:
-        """The size in bytes of the base64 text this widget embeds in the page (weights, biases and codes)."""
-        return LatentExplorer.embedded_bytes(self)
+        # Not LatentExplorer.__init__, which takes models without classes: the state is complete here.
+        anywidget.AnyWidget.__init__(self, **state, n_classes=n_classes, digit=int(digit), extent=extent,
+                                     z1=float(z[0]), z2=float(z[1]), **kwargs)
 
 
 def _decoder_state(model, dtype: str, who: str, models: str) -> dict:
