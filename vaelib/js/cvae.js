@@ -34,6 +34,8 @@ export default {
     const caption = make("div", { class: "vaelib-cvae-caption" });
     caption.style.cssText = "max-width:346px;font-size:0.85rem;margin:0.3rem 0";
     const strip = figureCanvas("cursor:pointer");
+    plane.classList.add("vaelib-cvae-plane");
+    strip.classList.add("vaelib-cvae-strip");
     left.append(plane, caption, strip);
 
     // Right: the decoded image and the controls.
