@@ -27,10 +27,10 @@ STATE_JS = """(r) => {
 
 def test_picking_a_label_and_moving_z_change_the_decoded_image(open_page):
     visit = open_page(PAGE)
-    page = visit.page
-    assert not visit.external_requests, f"{PAGE} asked other hosts for: {visit.external_requests}"
-    root = page.locator(ROOT)
-    assert root.count() == 1, f"{PAGE}: no rendered conditional VAE explorer ({ROOT})"
+    page, root = visit.page, visit.page.locator(ROOT)
+    assert root.count() == 1 and not visit.external_requests, (
+        f"{PAGE}: {root.count()} rendered conditional VAE explorers ({ROOT}); requests to other hosts: "
+        f"{visit.external_requests}")
     root.scroll_into_view_if_needed()
     digit = root.locator('input[type="range"][id$="-digit"]')
     z1 = root.locator('input[type="range"][id$="-z1"]')
