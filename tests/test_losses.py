@@ -22,6 +22,38 @@ def test_gaussian_kl_matches_torch_distributions():
     assert gaussian_kl(mu, logvar).shape == (64,)
 
 
+def test_free_bits_kl_floors_each_dimension_s_batch_mean():
+    from vaelib import free_bits_kl
+
+    kl = torch.tensor([[0.1, 2.0, 0.5, 3.0], [0.3, 1.0, 0.5, 1.0]], requires_grad=True)   # batch means .2 1.5 .5 2
+    value = free_bits_kl(kl, 0.6)
+    assert value.item() == pytest.approx(0.6 + 1.5 + 0.6 + 2.0)
+    (grad,) = torch.autograd.grad(value, kl)
+    # Dimensions below the floor get no gradient; the others that of the batch mean, 1/B per example.
+    torch.testing.assert_close(grad, torch.tensor([[0.0, 0.5, 0.0, 0.5]] * 2))
+    assert free_bits_kl(kl, 0.0).item() == pytest.approx(kl.sum(-1).mean().item())
+    with pytest.raises(ValueError, match="free_bits"):
+        free_bits_kl(kl, -0.1)
+    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
+        free_bits_kl(kl.sum(-1), 0.5)
+
+
+def test_elbo_terms_per_dimension_match_torch_distributions():
+    model = VAE(6, hidden=(5,), latent_dim=3)
+    x = torch.bernoulli(torch.full((8, 6), 0.4))
+    torch.manual_seed(3)
+    log_px_z, kl_dims = elbo_terms(model, x, per_dim=True)
+    torch.manual_seed(3)
+    same_log_px_z, kl = elbo_terms(model, x)
+    mu, logvar = model.encode(x)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0))
+    assert kl_dims.shape == (8, 3)
+    torch.testing.assert_close(kl_dims, expected)
+    torch.testing.assert_close(kl, expected.sum(-1))
+    torch.testing.assert_close(log_px_z, same_log_px_z)
+
+
 def test_gaussian_kl_is_zero_only_at_the_prior():
     assert gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
     assert (gaussian_kl(torch.full((3, 4), 0.1), torch.zeros(3, 4)) > 0).all()
@@ -240,3 +272,40 @@ def test_reconstruction_loss_refuses_a_vae():
 def test_losses_name_the_expected_input(function, x, error, message):
     with pytest.raises(error, match=message):
         VAE_FUNCTIONS[function](_vae(), x)
+
+
+# ------------------------------------------------------------------ denoising: a clean target
+
+
+def test_reconstruction_loss_with_a_target_is_the_likelihood_of_the_target():
+    model = Autoencoder(6, hidden=(5,), latent_dim=2)
+    noisy, clean = torch.rand(7, 6), torch.bernoulli(torch.full((7, 6), 0.4))
+    expected = -torch.distributions.Bernoulli(logits=model(noisy)).log_prob(clean).sum(-1)
+    torch.testing.assert_close(reconstruction_loss(model, noisy, target=clean), expected)
+    torch.testing.assert_close(reconstruction_loss(model, clean), reconstruction_loss(model, clean, target=clean))
+
+
+def test_elbo_with_a_target_encodes_the_input_and_scores_the_target():
+    model = VAE(6, hidden=(5,), latent_dim=3)
+    noisy, clean = torch.rand(7, 6), torch.bernoulli(torch.full((7, 6), 0.4))
+    torch.manual_seed(4)
+    value = elbo(model, noisy, beta=0.5, target=clean)
+    torch.manual_seed(4)
+    mu, logvar = model.encode(noisy)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    z = mu + q.scale * torch.randn_like(mu)
+    log_px_z = torch.distributions.Bernoulli(logits=model.decode(z)).log_prob(clean).sum(-1)
+    kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(value, log_px_z - 0.5 * kl)
+
+
+@pytest.mark.parametrize("target, error, message", [
+    (torch.rand(6, 6), ValueError, r"target must hold the clean image of each input, shape \(7, 6\)"),
+    (torch.rand(7, 6) * 2, ValueError, r"target: a Bernoulli decoder needs pixel values in \[0, 1\]"),
+    (torch.full((7, 6), float("nan")), ValueError, "target: the data contain 42 NaN"),
+])
+def test_a_bad_target_is_named(target, error, message):
+    for call in (lambda: elbo(VAE(6, hidden=(5,), latent_dim=3), torch.rand(7, 6), target=target),
+                 lambda: reconstruction_loss(Autoencoder(6, (5,), 2), torch.rand(7, 6), target=target)):
+        with pytest.raises(error, match=message):
+            call()

@@ -11,6 +11,7 @@ from .losses import (
     active_units,
     elbo,
     elbo_terms,
+    free_bits_kl,
     gaussian_kl,
     iwae_log_likelihood,
     log_likelihood,
@@ -18,7 +19,7 @@ from .losses import (
     reparameterized_gradient,
     score_function_gradient,
 )
-from .data import ImageData, load_dataset
+from .data import ImageData, gaussian_noise, load_dataset, masking_noise
 from .train import History, Trainer, TrainingDiverged, fit, pick_device
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .cache import cached_fit

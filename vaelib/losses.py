@@ -3,6 +3,7 @@
 Notation: q(z|x) = N(mu, diag exp(logvar)) is the encoder, p(z) = N(0, I) the prior, p(x|z) the decoder.
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))  <=  log p(x)
+    free bits (a training objective, per mini-batch): sum_j max(lambda, mean_batch KL_j) in place of the KL
     IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x);  ELBO = IWAE_1 <= IWAE_k <= log p(x)
 """
 from __future__ import annotations
@@ -65,20 +66,35 @@ def _log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tens
     raise ValueError(f"unknown likelihood {model.likelihood!r}; expected 'bernoulli' or 'gaussian'")
 
 
-def reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """An autoencoder's loss: -log p(x | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats.
+def _target(model, flat: torch.Tensor, target) -> torch.Tensor:
+    """The images that the reconstruction is compared with: ``target`` (checked like the data, of the input's shape,
+    flattened) or, when None, the input ``flat`` itself."""
+    if target is None:
+        return flat
+    clean = _data(model, target, "target")
+    if clean.shape != flat.shape:
+        raise ValueError(f"target must hold the clean image of each input, shape {tuple(flat.shape)} once flattened; "
+                         f"got shape {tuple(target.shape)}")
+    return clean
+
+
+def reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """An autoencoder's loss: -log p(target | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats.
 
     ``model(x)`` must return the Bernoulli logits of x_hat (an Autoencoder; a VAE is refused: use ``elbo_terms``).
+    ``target``: the images the reconstruction is compared with, default ``x``; for a denoising autoencoder, ``x`` is
+    the corrupted input and ``target`` the clean images (same shape as ``x``).
     """
     if callable(getattr(model, "reparameterize", None)):
         raise TypeError(f"reconstruction_loss is an autoencoder's loss; got a {type(model).__name__}, whose forward "
                         f"returns (decoded, mu, logvar): use elbo or elbo_terms")
-    return _reconstruction_loss(model, _data(model, x))
+    flat = _data(model, x)
+    return _reconstruction_loss(model, flat, _target(model, flat, target))
 
 
-def _reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """reconstruction_loss without checks, for x already (B, in_dim)."""
-    return -_log_likelihood(model, model(x), x)
+def _reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """reconstruction_loss without checks, for x (and target) already (B, in_dim)."""
+    return -_log_likelihood(model, model(x), x if target is None else target)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
@@ -91,35 +107,57 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -
     return kl if per_dim else kl.sum(-1)
 
 
-def elbo_terms(model, x: torch.Tensor, samples: int = 1):
+def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The free-bits KL term of Kingma et al. (2016): sum_j max(free_bits, KL_j), in nats per example (a scalar).
+
+    ``kl``: the per-dimension KL of a mini-batch, (B, D), e.g. ``gaussian_kl(mu, logvar, per_dim=True)``; KL_j is
+    its mean over the batch. ``free_bits``: the floor, in nats per latent dimension (>= 0). A dimension whose KL_j
+    is below the floor costs ``free_bits`` whatever it does, so its KL gets no gradient: the optimiser has no
+    reason to push it to 0 and may use those nats to encode information. With ``free_bits = 0`` it is the batch
+    mean of the KL.
+    """
+    checks.nonnegative("free_bits", free_bits)
+    if not isinstance(kl, torch.Tensor) or kl.dim() != 2:
+        got = tuple(kl.shape) if isinstance(kl, torch.Tensor) else type(kl).__name__
+        raise ValueError(f"kl must be the per-dimension KL of a batch, shape (B, D); got {got}")
+    return torch.clamp(kl.mean(0), min=free_bits).sum()
+
+
+def elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False, target: torch.Tensor | None = None):
     """The ELBO's two terms per example: (E_q[log p(x|z)] (B,), KL(q(z|x) || p(z)) (B,)), in nats.
 
     The expectation is a Monte Carlo average over ``samples`` reparameterised draws z = mu + sigma * eps;
-    the KL is exact (closed form). ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data.
+    the KL is exact (closed form); ``per_dim=True`` gives it per latent dimension, (B, latent_dim).
+    ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data. ``target``: the images whose
+    likelihood is taken, default ``x``; for a denoising VAE, q(z|x) sees the corrupted ``x`` and the first term is
+    E_q[log p(target|z)] with the clean ``target`` (same shape as ``x``).
     """
     _require_vae(model, "elbo_terms")
     checks.positive("samples", samples, integer=True)
-    return _elbo_terms(model, _data(model, x), samples)
+    flat = _data(model, x)
+    return _elbo_terms(model, flat, samples, per_dim=per_dim, target=_target(model, flat, target))
 
 
-def _elbo_terms(model, x: torch.Tensor, samples: int = 1):
-    """elbo_terms without checks, for x already (B, in_dim) (the trainer's per-batch path)."""
+def _elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False, target: torch.Tensor | None = None):
+    """elbo_terms without checks, for x (and target) already (B, in_dim) (the trainer's per-batch path)."""
+    target = x if target is None else target
     mu, logvar = model.encode(x)
     log_px_z = 0.0
     for _ in range(samples):
-        log_px_z = log_px_z + _log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), x)
-    return log_px_z / samples, gaussian_kl(mu, logvar)
+        log_px_z = log_px_z + _log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), target)
+    return log_px_z / samples, gaussian_kl(mu, logvar, per_dim=per_dim)
 
 
-def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0) -> torch.Tensor:
+def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0,
+         target: torch.Tensor | None = None) -> torch.Tensor:
     """The evidence lower bound E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), per example (B,), in nats.
 
     ``beta = 1`` gives the ELBO proper (a lower bound on log p(x)); other values (finite, >= 0) give the beta-VAE
-    objective.
+    objective. ``target``: see :func:`elbo_terms` (a denoising VAE's clean images).
     """
     _require_vae(model, "elbo")
     checks.nonnegative("beta", beta)
-    log_px_z, kl = elbo_terms(model, x, samples)
+    log_px_z, kl = elbo_terms(model, x, samples, target=target)
     return log_px_z - beta * kl
 
 
