@@ -266,3 +266,25 @@ def test_corruptions_are_part_of_the_key_and_lambdas_are_refused(tmp_path, count
         with pytest.raises(ValueError, match="has no stable description.*gaussian_noise.*masking_noise"):
             cached_fit(small_vae(), digits[0], corrupt=bad, **kw)
     assert len(counted) == 5
+
+
+# ---------------------------------------------------------------- conditional models
+def test_a_cvae_is_cached_and_keyed_by_its_labels(tmp_path, counted, digits):
+    def cvae(seed=0):
+        torch.manual_seed(seed)
+        return vaelib.CVAE(64, 10, hidden=(32,), latent_dim=2)
+
+    kw = dict(epochs=1, cache_dir=tmp_path, verbose=False)
+    first = cvae()
+    h1 = cached_fit(first, digits[0], test=digits[1], **kw)
+    second = cvae(seed=3)
+    h2 = cached_fit(second, digits[0], test=digits[1], **kw)
+    assert len(counted) == 1 and h2 == h1 and same_weights(first, second)
+    (entry,) = tmp_path.glob("CVAE-*.pt")
+    assert type(vaelib.load_model(entry)) is vaelib.CVAE
+    images, labels = digits[0]
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    cached_fit(cvae(), (images, shuffled), test=digits[1], **kw)                  # same images, other labels
+    assert len(counted) == 2
+    # A VAE's key ignores labels, as before.
+    assert cache_key(small_vae(), (images, shuffled), epochs=1)[0] == cache_key(small_vae(), digits[0], epochs=1)[0]

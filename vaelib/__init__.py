@@ -6,7 +6,7 @@ Every loss and likelihood is per example and in nats.
 """
 __version__ = "0.1.0"
 
-from .models import VAE, Autoencoder, ConvVAE, build_model
+from .models import CVAE, VAE, Autoencoder, ConvVAE, build_model
 from .losses import (
     active_units,
     elbo,

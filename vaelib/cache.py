@@ -45,6 +45,14 @@ def fingerprint(data) -> dict | None:
     return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
 
 
+def _labels_fingerprint(data) -> dict | None:
+    """The fingerprint of the labels of an (images, labels) pair; None for anything else (which ``fit`` refuses for a
+    conditional model, before training)."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[1], (torch.Tensor, np.ndarray)):
+        return fingerprint(data[1])
+    return None
+
+
 def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None,
               kl_warmup=0, free_bits=0.0, corrupt=None) -> tuple[str, dict]:
     """The model cache key: sha256 of the model's class and config, the data, the fit arguments, vaelib's version and
@@ -73,6 +81,8 @@ def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=
         "vaelib_version": _version(),
         "trainer_version": _train.TRAINER_VERSION,
     }
+    if getattr(model, "conditional", False):  # a CVAE learns from the labels too
+        spec["train_labels"], spec["test_labels"] = _labels_fingerprint(train), _labels_fingerprint(test)
     blob = json.dumps(spec, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest(), spec
 

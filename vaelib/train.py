@@ -19,6 +19,9 @@ optimised, never what is reported as the test loss:
 * ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
 * ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016);
 * ``corrupt``: the model sees corrupted training batches and is scored on reconstructing the clean ones (denoising).
+
+A conditional model (``CVAE``) trains on (images, labels) pairs: each batch's labels are sliced with the same
+permutation as its images and passed to the encoder and the decoder.
 """
 from __future__ import annotations
 
@@ -167,7 +170,8 @@ class Trainer:
     ``Trainer(model, ...).fit(train, epochs, test=None)`` trains in place and returns the :class:`History`;
     calling ``fit`` again continues training (the optimiser state and the history carry on).
 
-    model: a ``vaelib`` model (VAE, ConvVAE, Autoencoder); it is moved to ``device`` (default: :func:`pick_device`).
+    model: a ``vaelib`` model (VAE, CVAE, ConvVAE, Autoencoder); it is moved to ``device`` (default:
+        :func:`pick_device`). A conditional model (CVAE) needs (images, labels) pairs as training and test data.
     batch_size, lr: mini-batch size and Adam's learning rate.
     beta: the weight of the KL term (a VAE's negative ELBO for 1, the beta-VAE objective otherwise).
     kl_warmup: KL warm-up (Bowman et al., 2016), in epochs (a number >= 0, fractions allowed): the KL weight of
@@ -225,6 +229,7 @@ class Trainer:
         cpu_notice(self.device)  # in Colab on a CPU runtime: one line on how to get a GPU
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
+        self.conditional = bool(getattr(model, "conditional", False))
         for name, value in (("kl_warmup", kl_warmup), ("free_bits", free_bits)):
             if value and not self.vae:
                 raise ValueError(f"{name} changes a VAE's KL term; a {type(model).__name__} has none")
@@ -265,6 +270,18 @@ class Trainer:
         checks.values(x, getattr(self.model, "likelihood", "bernoulli"), name)  # once per dataset, not per batch
         return x
 
+    def prepare_labels(self, data, x: torch.Tensor, name: str = "train") -> torch.Tensor | None:
+        """A conditional model's labels of ``data`` (an (images, labels) pair) as float32 rows (N, n_classes) where
+        the prepared images ``x`` live; None for a model that takes no labels. Raises ValueError on bad labels."""
+        if not self.conditional:
+            return None
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ValueError(f"{name}: a {type(self.model).__name__} is conditional, so {name} must be an (images, "
+                             f"labels) pair, as load_dataset returns; got a {type(data).__name__}")
+        # One check of every label (it reads them on the host), so none is needed per batch.
+        rows = checks.labels(data[1], self.model.n_classes, x.shape[0], f"{name} labels")
+        return rows.to(x.device, torch.float32)
+
     def _to_device(self, xb: torch.Tensor) -> torch.Tensor:
         """A batch on the training device; from the host to a GPU through pinned memory, without blocking."""
         if xb.device == self.device:
@@ -285,15 +302,16 @@ class Trainer:
             return self.beta
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
-    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None):
+    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None, labels=None):
         """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
         all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension.
-        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``)."""
-        # The unchecked losses: prepare checked the data once.
+        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``);
+        ``labels``: a conditional model's labels of the batch, float rows (B, n_classes)."""
+        # The unchecked losses: prepare and prepare_labels checked the data once.
         if not self.vae:
             recon = losses._reconstruction_loss(self.model, xb, target)
             return recon.sum(), recon, torch.zeros_like(recon)
-        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target)
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels)
         recon, kl = -log_px_z, kl_dims.sum(-1)
         if free_bits:
             # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
@@ -301,14 +319,14 @@ class Trainer:
         return (recon + kl_weight * kl).sum(), recon, kl
 
     # ---- one step, one epoch
-    def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None
-              ) -> torch.Tensor:
-        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``) and the
-        reconstruction compared with ``target`` (default ``xb``); returns the detached sums over the batch of
-        (objective, recon, kl), shape (3,)."""
+    def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None,
+              labels: torch.Tensor | None = None) -> torch.Tensor:
+        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``), the
+        reconstruction compared with ``target`` (default ``xb``), and a conditional model's ``labels``; returns the
+        detached sums over the batch of (objective, recon, kl), shape (3,)."""
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target)
+            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target, labels)
             sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
         mean = sums[0] / xb.shape[0]
@@ -321,20 +339,24 @@ class Trainer:
             self.optimizer.step()
         return sums.detach()
 
-    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1) -> list[float]:
-        """One pass over x (N, in_dim) in a random order, ``first_step`` being the run's number of its first optimiser
-        step (for the KL warm-up); returns the per-example means of (objective, recon, kl)."""
+    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1,
+                     y: torch.Tensor | None = None) -> list[float]:
+        """One pass over x (N, in_dim) (and a conditional model's labels y, (N, n_classes)) in a random order,
+        ``first_step`` being the run's number of its first optimiser step (for the KL warm-up); returns the
+        per-example means of (objective, recon, kl)."""
         n, bs = x.shape[0], self.batch_size
         perm = torch.randperm(n, device=gen.device, generator=gen).to(x.device)
         total = torch.zeros(3, device=self.device)
         steps = math.ceil(n / bs)
         for i in range(steps):
-            xb = self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs]))
+            rows = perm[i * bs:(i + 1) * bs]
+            xb = self._to_device(x.index_select(0, rows))
+            yb = self._to_device(y.index_select(0, rows)) if y is not None else None  # the same examples' labels
             weight = self.kl_weight(first_step + i, steps)
             if self.corrupt is None:
-                total += self._step(xb, weight)
+                total += self._step(xb, weight, labels=yb)
             else:  # denoising: the model sees the corrupted batch and reconstructs the clean one
-                total += self._step(self._corrupted(xb), weight, target=xb)
+                total += self._step(self._corrupted(xb), weight, target=xb, labels=yb)
             bar.update(1)
             if (i + 1) % self.check_every == 0 or i + 1 == steps:
                 running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
@@ -354,9 +376,9 @@ class Trainer:
         return out
 
     @torch.no_grad()
-    def _evaluate(self, x: torch.Tensor) -> float:
-        """recon + beta * KL per example (nats) on prepared data, with fixed reparameterisation noise: the target
-        objective, without warm-up, free bits or corruption (the negative ELBO for beta = 1)."""
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
+        """recon + beta * KL per example (nats) on prepared data (and labels), with fixed reparameterisation noise:
+        the target objective, without warm-up, free bits or corruption (the negative ELBO for beta = 1)."""
         was_training = self.model.training
         self.model.eval()
         total = 0.0
@@ -365,14 +387,17 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 for i in range(0, x.shape[0], self.eval_batch_size):
                     xb = self._to_device(x[i:i + self.eval_batch_size])
-                    total += self._loss_terms(xb, self.beta)[0].float()
+                    yb = self._to_device(y[i:i + self.eval_batch_size]) if y is not None else None
+                    total += self._loss_terms(xb, self.beta, labels=yb)[0].float()
         self.model.train(was_training)
         return float(total) / x.shape[0]
 
     def evaluate(self, data) -> float:
         """``recon + beta * KL`` per example, in nats, on ``data`` (not binarized): the negative ELBO for beta = 1,
-        whatever the warm-up, free bits or corruption (for an Autoencoder, the reconstruction loss)."""
-        return self._evaluate(self.prepare(data, "data"))
+        whatever the warm-up, free bits or corruption (for an Autoencoder, the reconstruction loss). A conditional
+        model needs an (images, labels) pair."""
+        x = self.prepare(data, "data")
+        return self._evaluate(x, self.prepare_labels(data, x, "data"))
 
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
@@ -435,6 +460,8 @@ class Trainer:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {mode!r}")
         x_train = self.prepare(train, "train")
         x_test = self.prepare(test, "test") if test is not None else None
+        y_train = self.prepare_labels(train, x_train, "train")
+        y_test = self.prepare_labels(test, x_test, "test") if test is not None else None
         if mode == "static":
             x_train = (x_train > STATIC_THRESHOLD).float()
         if x_test is not None and mode is not None:
@@ -462,9 +489,10 @@ class Trainer:
                     torch.manual_seed(noise_seed)
                     xe = self._binarize(x_train, gen) if mode == "dynamic" else x_train
                     # The run's optimiser steps are numbered from 1; an epoch has `steps` of them.
-                    loss, recon, kl = self._train_epoch(xe, gen, bar, first_step=(done + epoch) * steps + 1)
+                    loss, recon, kl = self._train_epoch(xe, gen, bar, first_step=(done + epoch) * steps + 1, y=y_train)
                     seconds = time.perf_counter() - start
-                    self._record(loss, recon, kl, seconds, x_test, self.kl_weight((done + epoch + 1) * steps, steps))
+                    test_loss = self._evaluate(x_test, y_test) if x_test is not None else None
+                    self._record(loss, recon, kl, seconds, test_loss, self.kl_weight((done + epoch + 1) * steps, steps))
                     good = self._snapshot()
                     if self.checkpoint is not None:
                         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
@@ -487,10 +515,10 @@ class Trainer:
         bar.close()
         return self.history
 
-    def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test, kl_weight: float) -> None:
+    def _record(self, loss: float, recon: float, kl: float, seconds: float, test_loss: float | None,
+                kl_weight: float) -> None:
         """Append an epoch to the history; ``kl_weight`` is the KL weight of its last step."""
         h = self.history
-        test_loss = self._evaluate(x_test) if x_test is not None else None
         if test_loss is not None:
             h.test_loss.append(test_loss)
         if self.vae:
