@@ -6,7 +6,8 @@ Conventions every widget follows (the browser tests rely on them): the root elem
 the widget draws into a ``<canvas>`` or ``<svg>``, and it has at least one ``<input type="range">`` with a label.
 
 What the widgets' JavaScript has in common (the element factory, the root and side-panel layout, labelled slider rows,
-canvases, axes, greyscale images, the latent plane) lives once, in ``js/common.js``. An anywidget ``_esm`` is a single
+canvases, axes, greyscale images, the latent plane, MLP decoders embedded as base64 weights, a point moved on a latent
+plane) lives once, in ``js/common.js``. An anywidget ``_esm`` is a single
 self-contained module that cannot import a file beside it, so :func:`_js` puts ``common.js`` in front of each widget's
 own file.
 """
