@@ -205,10 +205,9 @@ class Trainer:
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
                  beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
-                 verbose: bool = True, checkpoint=None,
-                 binarize: str | None = None, amp: bool | torch.dtype | None = None,
-                 keep_data_on_host: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000,
-                 overwrite: bool = False):
+                 verbose: bool = True, checkpoint=None, binarize: str | None = None,
+                 amp: bool | torch.dtype | None = None, keep_data_on_host: bool | None = None,
+                 check_every: int = 50, eval_batch_size: int = 1000, overwrite: bool = False):
         _positive("batch_size", batch_size, integer=True)
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
