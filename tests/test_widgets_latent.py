@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import vaelib
-from vaelib.widgets import LatentExplorer
+from vaelib.widgets import JS_DIR, LatentExplorer
 
 from widget_js import check_conventions, needs_node, run_node
 
@@ -154,7 +154,8 @@ def test_bad_input_raises_a_clear_value_error(bad, match):
 
 
 def test_js_follows_the_widget_conventions():
-    assert "image-rendering:pixelated" in check_conventions("latent", LatentExplorer)
+    own = check_conventions("latent", LatentExplorer)
+    assert "imageCanvas(" in own and "image-rendering:pixelated" in (JS_DIR / "common.js").read_text()
 
 
 @needs_node

@@ -28,8 +28,10 @@ def check_conventions(name: str, widget_class) -> str:
     assert "export default" in own and "render(" in own and "export default" not in common
     assert f'widgetRoot("{name}"' in own, "the root must come from common.js's widgetRoot (data-vaelib-widget)"
     assert '"data-vaelib-widget": name' in common and 'make("label", { for: id }' in common
-    assert re.search(r"slider(Row|Table)\(", own) and 'type: "range"' in common and "aria-label" in own
-    assert ("bindSlider(" in own or "model.save_changes()" in own) and "model.save_changes()" in common
+    # Sliders come from common.js: sliderRow, sliderTable, or latentPoint (the z1, z2 sliders of a latent plane).
+    assert re.search(r"slider(Row|Table)\(|latentPoint\(", own) and 'type: "range"' in common and "aria-label" in own
+    assert ("bindSlider(" in own or "model.save_changes()" in own or "latentPoint(" in own) \
+        and "model.save_changes()" in common
     for src in (common, own):
         assert not re.search(r"\bimport\b[^;]*from", src), "no imports: the widget must not fetch anything"
         assert not re.search(r"https?://", src), "no external URLs"

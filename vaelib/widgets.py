@@ -6,7 +6,8 @@ Conventions every widget follows (the browser tests rely on them): the root elem
 the widget draws into a ``<canvas>`` or ``<svg>``, and it has at least one ``<input type="range">`` with a label.
 
 What the widgets' JavaScript has in common (the element factory, the root and side-panel layout, labelled slider rows,
-canvases, axes, greyscale images, the latent plane) lives once, in ``js/common.js``. An anywidget ``_esm`` is a single
+canvases, axes, greyscale images, the latent plane, MLP decoders embedded as base64 weights, a point moved on a latent
+plane) lives once, in ``js/common.js``. An anywidget ``_esm`` is a single
 self-contained module that cannot import a file beside it, so :func:`_js` puts ``common.js`` in front of each widget's
 own file.
 """
@@ -55,50 +56,10 @@ class LatentExplorer(anywidget.AnyWidget):
 
     def __init__(self, model, codes=None, labels=None, *, label_names=None, dtype: str = "float16",
                  max_points: int = 1000, extent: float | None = None, z=(0.0, 0.0), seed: int = 0, **kwargs):
-        import numpy as np
-        import torch
-
-        if dtype not in ("float16", "float32"):
-            raise ValueError(f"dtype must be 'float16' or 'float32'; got {dtype!r}")
         if getattr(model, "latent_dim", None) != 2:
             raise ValueError(f"LatentExplorer needs a model with latent_dim=2; got {getattr(model, 'latent_dim', None)}")
-        decoder = getattr(model, "decoder", None)
-        if not isinstance(decoder, torch.nn.Sequential):
-            raise ValueError("LatentExplorer needs an MLP decoder (vaelib.VAE or vaelib.Autoencoder: model.decoder an "
-                             f"nn.Sequential of Linear and ReLU layers); got {type(model).__name__}")
-        linears = [m for m in decoder if isinstance(m, torch.nn.Linear)]
-        expected = [torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU for i in range(2 * len(linears) - 1)]
-        if [type(m) for m in decoder] != expected:
-            raise ValueError("LatentExplorer needs a decoder of Linear layers with ReLU between them; got "
-                             + ", ".join(type(m).__name__ for m in decoder))
-        likelihood = getattr(model, "likelihood", "bernoulli")
-        output = {"bernoulli": "sigmoid", "gaussian": "identity"}.get(likelihood)
-        if output is None:
-            raise ValueError(f"unknown likelihood {likelihood!r}; expected 'bernoulli' or 'gaussian'")
-
-        layers = [dict(rows=int(m.out_features), cols=int(m.in_features),
-                       weight=self.encode_floats(m.weight, dtype), bias=self.encode_floats(m.bias, dtype))
-                  for m in linears]
-        state = dict(layers=layers, dtype=dtype, output=output, image_shape=[int(s) for s in model.image_shape[-2:]])
-
-        if codes is not None:
-            codes = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes, dtype=np.float32)
-            if codes.ndim != 2 or codes.shape[1] != 2:
-                raise ValueError(f"codes must have shape (N, 2); got {codes.shape}")
-            lab = np.zeros(len(codes), dtype=np.int64) if labels is None else np.asarray(
-                labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
-            if lab.shape != (len(codes),):
-                raise ValueError(f"labels must have shape ({len(codes)},); got {lab.shape}")
-            keep = np.random.default_rng(seed).permutation(len(codes))[:max_points]
-            codes, lab = codes[keep], lab[keep]
-            state.update(points=self.encode_floats(codes, "float32"), labels=lab.tolist())
-            if extent is None:    # a square that holds 99% of the codes and the prior's radius-3 circle
-                extent = float(max(3.0, np.ceil(2 * np.quantile(np.abs(codes), 0.99)) / 2))
-        if label_names is not None:
-            state["label_names"] = [str(s) for s in label_names]
-        extent = 3.0 if extent is None else float(extent)
-        if not extent > 0:
-            raise ValueError(f"extent must be positive; got {extent}")
+        state = _decoder_state(model, dtype, "LatentExplorer", "vaelib.VAE or vaelib.Autoencoder")
+        extent = _codes_state(state, codes, labels, label_names, max_points, seed, extent)
         super().__init__(**state, extent=extent, z1=float(z[0]), z2=float(z[1]), **kwargs)
 
     @staticmethod
@@ -127,6 +88,114 @@ class LatentExplorer(anywidget.AnyWidget):
     def embedded_bytes(self) -> int:
         """The size in bytes of the base64 text this widget embeds in the page (weights, biases and codes)."""
         return sum(len(l["weight"]) + len(l["bias"]) for l in self.layers) + len(self.points) + 4 * len(self.labels)
+
+
+class CVAEExplorer(LatentExplorer):
+    """A conditional VAE's decoder p(x | z, y) in the browser: pick the class y, move z in the 2-D latent plane.
+
+    ``CVAEExplorer(model, codes=None, labels=None, *, label_names=None, digit=0, ...)`` takes a trained
+    ``vaelib.CVAE`` with ``latent_dim=2`` whose ``decode(z, y)`` is ``model.decoder`` (Linear layers with ReLU between
+    them) applied to ``[z, one_hot(y)]``; this is checked on probe points, so a model that feeds the class in any
+    other way is refused. The decoder is embedded as :class:`LatentExplorer` embeds one (``layers``, ``dtype``,
+    ``output``); the JavaScript (``js/cvae.js``) feeds it ``[z1, z2, one_hot(digit)]``, so the first layer has
+    ``2 + n_classes`` columns. Drawn: the plane with the codes of the chosen class (``codes`` (N, 2) and ``labels``
+    (N,), e.g. the test set's posterior means mu(x, y), subsampled to ``max_points``), the image decoded at
+    (z, digit), and a strip of every class decoded at the same z (click one to pick it). ``digit`` is the class
+    picked (a slider from 0 to n_classes - 1); ``label_names`` name the classes. It has the latent explorer's state
+    (its traits, ``encode_floats``, ``embedded_bytes``) and two more traits, ``n_classes`` and ``digit``.
+    """
+
+    _esm = _js("cvae")
+    n_classes = traitlets.Int(10).tag(sync=True)
+    digit = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, model, codes=None, labels=None, *, label_names=None, digit: int = 0, dtype: str = "float16",
+                 max_points: int = 1000, extent: float | None = None, z=(0.0, 0.0), seed: int = 0, **kwargs):
+        import torch
+        import torch.nn.functional as F
+
+        n_classes = getattr(model, "n_classes", None)
+        if getattr(model, "latent_dim", None) != 2 or not isinstance(n_classes, int) or n_classes < 1:
+            raise ValueError("CVAEExplorer needs a conditional model with latent_dim=2 and n_classes (vaelib.CVAE); got "
+                             f"latent_dim={getattr(model, 'latent_dim', None)}, n_classes={n_classes}")
+        state = _decoder_state(model, dtype, "CVAEExplorer", "vaelib.CVAE")
+        if state["layers"][0]["cols"] != 2 + n_classes:
+            raise ValueError(f"CVAEExplorer needs a decoder whose first layer reads [z, one_hot(y)], 2 + {n_classes} "
+                             f"inputs; it reads {state['layers'][0]['cols']}")
+        with torch.no_grad():   # the layout the JavaScript assumes: decode(z, y) = decoder([z, one_hot(y)])
+            device = next(model.decoder.parameters()).device
+            y = torch.arange(n_classes, device=device).repeat(3)
+            zp = torch.randn(len(y), 2, generator=torch.Generator().manual_seed(0)).mul(2).to(device)
+            want = model.decode(zp, y).reshape(len(y), -1)
+            got = model.decoder(torch.cat([zp, F.one_hot(y, n_classes).to(zp.dtype)], 1))
+        if want.shape != got.shape or not torch.allclose(want, got, atol=1e-5, rtol=1e-5):
+            raise ValueError("CVAEExplorer decodes [z, one_hot(y)] with model.decoder, but model.decode(z, y) gives "
+                             "other values: the model feeds the class to its decoder in another way")
+        if isinstance(digit, bool) or int(digit) != digit or not 0 <= int(digit) < n_classes:
+            raise ValueError(f"digit must be an integer from 0 to {n_classes - 1}; got {digit!r}")
+        extent = _codes_state(state, codes, labels, label_names, max_points, seed, extent)
+        # Not LatentExplorer.__init__, which takes models without classes: the state is complete here.
+        anywidget.AnyWidget.__init__(self, **state, n_classes=n_classes, digit=int(digit), extent=extent,
+                                     z1=float(z[0]), z2=float(z[1]), **kwargs)
+
+
+def _decoder_state(model, dtype: str, who: str, models: str) -> dict:
+    """The synced state of an MLP decoder embedded in a widget (``LatentExplorer``, ``CVAEExplorer``).
+
+    ``model.decoder`` must be an ``nn.Sequential`` of Linear layers with ReLU between them; returns ``layers`` (one
+    dict per Linear: ``rows`` x ``cols`` in torch layout, weight and bias as base64 little-endian ``dtype``), ``dtype``,
+    ``output`` ("sigmoid" for Bernoulli logits, "identity" for a Gaussian mean) and ``image_shape`` [H, W].
+    ``who`` and ``models`` name the widget and the models it takes in the error messages.
+    """
+    import torch
+
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be 'float16' or 'float32'; got {dtype!r}")
+    decoder = getattr(model, "decoder", None)
+    if not isinstance(decoder, torch.nn.Sequential):
+        raise ValueError(f"{who} needs an MLP decoder ({models}: model.decoder an nn.Sequential of Linear and ReLU "
+                         f"layers); got {type(model).__name__}")
+    linears = [m for m in decoder if isinstance(m, torch.nn.Linear)]
+    expected = [torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU for i in range(2 * len(linears) - 1)]
+    if [type(m) for m in decoder] != expected:
+        raise ValueError(f"{who} needs a decoder of Linear layers with ReLU between them; got "
+                         + ", ".join(type(m).__name__ for m in decoder))
+    likelihood = getattr(model, "likelihood", "bernoulli")
+    output = {"bernoulli": "sigmoid", "gaussian": "identity"}.get(likelihood)
+    if output is None:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected 'bernoulli' or 'gaussian'")
+    encode = LatentExplorer.encode_floats
+    layers = [dict(rows=int(m.out_features), cols=int(m.in_features),
+                   weight=encode(m.weight, dtype), bias=encode(m.bias, dtype)) for m in linears]
+    return dict(layers=layers, dtype=dtype, output=output, image_shape=[int(s) for s in model.image_shape[-2:]])
+
+
+def _codes_state(state: dict, codes, labels, label_names, max_points: int, seed: int, extent) -> float:
+    """Add the background codes (N, 2) and their labels (N,), subsampled to ``max_points`` (NumPy, ``seed``), and the
+    label names to a latent widget's ``state``; returns the plane's extent: ``extent``, else a square that holds 99%
+    of the codes and the prior's radius-3 circle (3 without codes)."""
+    import numpy as np
+    import torch
+
+    if codes is not None:
+        codes = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[1] != 2:
+            raise ValueError(f"codes must have shape (N, 2); got {codes.shape}")
+        lab = np.zeros(len(codes), dtype=np.int64) if labels is None else np.asarray(
+            labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
+        if lab.shape != (len(codes),):
+            raise ValueError(f"labels must have shape ({len(codes)},); got {lab.shape}")
+        keep = np.random.default_rng(seed).permutation(len(codes))[:max_points]
+        codes, lab = codes[keep], lab[keep]
+        state.update(points=LatentExplorer.encode_floats(codes, "float32"), labels=lab.tolist())
+        if extent is None:
+            extent = float(max(3.0, np.ceil(2 * np.quantile(np.abs(codes), 0.99)) / 2))
+    if label_names is not None:
+        state["label_names"] = [str(s) for s in label_names]
+    extent = 3.0 if extent is None else float(extent)
+    if not extent > 0:
+        raise ValueError(f"extent must be positive; got {extent}")
+    return extent
 
 
 def _check_positive(name: str, value) -> float:

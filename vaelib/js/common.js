@@ -1,5 +1,6 @@
 // What every widget's JavaScript shares: the element factory, the root and side-panel layout, labelled slider rows,
-// canvases sized for the screen, axes, greyscale images, the latent plane and base64 data.
+// canvases sized for the screen, axes, greyscale images, the latent plane, base64 data, MLP decoders embedded as
+// base64 weights, and a point moved on a latent plane by sliders or by dragging.
 //
 // An anywidget module (`_esm`) is one self-contained string: it cannot import a file next to it. So
 // vaelib.widgets._js(NAME) puts this file in front of js/NAME.js, and each widget's module begins with these
@@ -291,4 +292,143 @@ export function syncSlider(input, output, v, text = v.toFixed(2)) {
 export function onChanges(model, names, callback) {
   for (const n of names) model.on(`change:${n}`, callback);
   return () => { for (const n of names) model.off(`change:${n}`, callback); };
+}
+
+// ---- MLP decoders embedded as base64 weights (the latent and conditional explorers).
+// layers: [{rows, cols, weight, bias}, ...], one Linear layer each, torch layout W (rows x cols), row-major, weight and
+// bias as base64 little-endian floats of type dtype ("float32" or "float16").
+
+// IEEE 754 binary16 -> number (handles subnormals, infinities and NaN).
+function halfToFloat(h) {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  if (e === 0) return s * f * Math.pow(2, -24);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * Math.pow(2, e - 15);
+}
+
+// The little-endian floats of a base64 string, as a Float32Array.
+export function floatsFromBase64(s, dtype) {
+  const bytes = bytesFromBase64(s);
+  const view = new DataView(bytes.buffer);
+  if (dtype === "float16") {
+    const out = new Float32Array(bytes.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+    return out;
+  }
+  const out = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+  return out;
+}
+
+// The synced layers as [{rows, cols, W, b}] with Float32Array weights.
+export function parseLayers(layers, dtype) {
+  return (layers || []).map((l) => ({
+    rows: l.rows, cols: l.cols,
+    W: floatsFromBase64(l.weight, dtype), b: floatsFromBase64(l.bias, dtype),
+  }));
+}
+
+// The MLP forward pass of input z (an array), one matrix-vector product per layer in float64: ReLU between the
+// layers, none after the last; then output "sigmoid" (Bernoulli logits -> means) or "identity" (clipped to [0, 1]).
+export function decode(net, z, output) {
+  let h = Float64Array.from(z);
+  net.forEach((layer, k) => {
+    const { rows, cols, W, b } = layer;
+    const out = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      let acc = b[i];
+      const off = i * cols;
+      for (let j = 0; j < cols; j++) acc += W[off + j] * h[j];
+      out[i] = k < net.length - 1 ? Math.max(acc, 0) : acc;
+    }
+    h = out;
+  });
+  return output === "identity"
+    ? h.map((v) => Math.min(1, Math.max(0, v)))
+    : h.map((v) => 1 / (1 + Math.exp(-v)));
+}
+
+// The mean of values[0 .. n-1] (a decoded image's ink).
+export function meanOf(values, n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += values[i] || 0;
+  return s / n;
+}
+
+// A canvas for one H x W image shown `size` CSS pixels wide, crisp pixels on black.
+export function imageCanvas(H, W, size, cls = "") {
+  const c = make("canvas", { role: "img", width: W, height: H, class: cls });
+  c.style.cssText = `width:${size}px;height:${Math.round(size * H / W)}px;image-rendering:pixelated;` +
+    "image-rendering:crisp-edges;border:1px solid #555;background:#000";
+  return c;
+}
+
+// ---- A point z = (z1, z2) moved on a latent plane (the model's z1, z2, extent), by two sliders or by dragging.
+// geometry: {CW, CH, PAD, TOP, PLANE}: the plane canvas is CW x CH CSS pixels, the plane the square
+// {x: PAD, y: TOP, side: PLANE}. latentPoint builds the two labelled sliders into `panel` and wires them and the
+// canvas `plane`; every change sets the model, saves and calls redraw() (so it works on a static page).
+// Returns {sync(), mark(ctx, X, Y)}: sync() puts the model's point on the sliders (call it when drawing), mark()
+// rings the point on the drawn plane.
+export function latentPoint(model, panel, plane, uid, geometry, redraw) {
+  const { CW, CH, PAD, TOP, PLANE } = geometry;
+  const extent = () => Math.max(1e-6, model.get("extent") || 3);
+  const sliders = {};
+  for (const name of ["z1", "z2"]) {
+    sliders[name] = sliderRow(panel, { id: `${uid}-${name}`, step: 0.01, labelWidth: "7.5rem", inputWidth: "10rem",
+                                       label: name === "z1" ? "z\u2081 (horizontal)" : "z\u2082 (vertical)",
+                                       showValue: false }).input;
+  }
+  function setZ(z1, z2) {
+    const e = extent();
+    const clip = (v) => Math.round(Math.min(e, Math.max(-e, v)) * 100) / 100;
+    model.set("z1", clip(z1));
+    model.set("z2", clip(z2));
+    model.save_changes();
+    redraw();
+  }
+  sliders.z1.addEventListener("input", () => setZ(Number(sliders.z1.value), model.get("z2")));
+  sliders.z2.addEventListener("input", () => setZ(model.get("z1"), Number(sliders.z2.value)));
+  let dragging = false;
+  const fromEvent = (ev) => {
+    const rect = plane.getBoundingClientRect();
+    const x = (ev.clientX - rect.left) * CW / rect.width, y = (ev.clientY - rect.top) * CH / rect.height;
+    const e = extent();
+    setZ((x - PAD) / PLANE * 2 * e - e, e - (y - TOP) / PLANE * 2 * e);
+  };
+  plane.addEventListener("pointerdown", (ev) => {
+    dragging = true;
+    if (plane.setPointerCapture) { try { plane.setPointerCapture(ev.pointerId); } catch (_) { /* synthetic events */ } }
+    fromEvent(ev);
+  });
+  plane.addEventListener("pointermove", (ev) => { if (dragging) fromEvent(ev); });
+  const stop = () => { dragging = false; };
+  plane.addEventListener("pointerup", stop);
+  plane.addEventListener("pointercancel", stop);
+  return {
+    sync() {
+      const e = extent();
+      for (const name of ["z1", "z2"]) {
+        const s = sliders[name], v = model.get(name);
+        s.min = String(-e);
+        s.max = String(e);
+        if (document.activeElement !== s || Number(s.value) !== v) s.value = String(v);
+        s.setAttribute("aria-valuetext", `${name} = ${v.toFixed(2)}`);
+      }
+    },
+    mark(ctx, X, Y) {
+      const z1 = model.get("z1"), z2 = model.get("z2");
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(PAD, TOP, PLANE, PLANE);
+      ctx.clip();
+      for (const [color, width, r] of [["#000000", 2, 6], ["#ffffff", 1, 8]]) {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = width;
+        ctx.beginPath();
+        ctx.arc(X(z1), Y(z2), r, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+      ctx.restore();
+    },
+  };
 }
