@@ -59,7 +59,8 @@ def test_environment_variable_names_the_folder(tmp_path, monkeypatch, counted, d
 
 
 @pytest.mark.parametrize("change", [dict(epochs=2), dict(seed=1), dict(lr=2e-3), dict(beta=0.5),
-                                    dict(binarize="dynamic"), dict(data="one pixel"), dict(latent_dim=3)])
+                                    dict(binarize="dynamic"), dict(data="one pixel"), dict(latent_dim=3),
+                                    dict(kl_warmup=1), dict(free_bits=0.25)])
 def test_any_change_in_the_key_trains_again(tmp_path, counted, digits, change):
     images = digits[0][0]
     cached_fit(small_vae(), images, epochs=1, cache_dir=tmp_path, verbose=False)
@@ -120,11 +121,11 @@ def test_interrupted_training_propagates_and_is_not_cached(tmp_path, monkeypatch
     steps = []
     real_step = train_module.Trainer._step
 
-    def step(self, xb):
+    def step(self, xb, *args, **kwargs):
         steps.append(1)
         if len(steps) == 15:                            # Ctrl-C in the second of two epochs
             raise KeyboardInterrupt
-        return real_step(self, xb)
+        return real_step(self, xb, *args, **kwargs)
 
     monkeypatch.setattr(train_module.Trainer, "_step", step)
     with pytest.raises(KeyboardInterrupt):
@@ -140,6 +141,23 @@ def test_models_trained_by_another_trainer_version_are_not_reused(tmp_path, coun
     assert cache_key(small_vae(), digits[0], epochs=1)[0] != key
     cached_fit(small_vae(), digits[0], epochs=1, cache_dir=tmp_path, verbose=False)
     assert len(counted) == 2
+
+
+def test_default_options_keep_the_keys_of_entries_stored_before_they_existed(tmp_path, counted, digits):
+    """Options at their defaults stay out of the key, so older entries are still hits; their history, stored
+    without the KL weights, gets the constant beta that the key guarantees."""
+    key, spec = cache_key(small_vae(), digits[0], epochs=1, beta=0.5)
+    assert set(spec["fit"]) == {"epochs", "batch_size", "lr", "seed", "beta", "binarize"}
+    assert cache_key(small_vae(), digits[0], epochs=1, beta=0.5, kl_warmup=0, free_bits=0.0)[0] == key
+    assert cache_key(small_vae(), digits[0], epochs=1, beta=0.5, kl_warmup=2)[0] != key
+    cached_fit(small_vae(), digits[0], epochs=2, beta=0.5, cache_dir=tmp_path, verbose=False)
+    (entry,) = tmp_path.glob("*.pt")
+    model, _, history = load_checkpoint(entry)
+    extra = torch.load(entry, weights_only=True)["extra"]
+    history.beta = []                                   # as an entry written before History.beta existed
+    checkpoint.save_checkpoint(entry, model, None, history, extra=extra)
+    h = cached_fit(small_vae(), digits[0], epochs=2, beta=0.5, cache_dir=tmp_path, verbose=False)
+    assert len(counted) == 1 and h.beta == [0.5, 0.5]
 
 
 # ---------------------------------------------------------------- shared and read-only storage

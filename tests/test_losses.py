@@ -22,6 +22,38 @@ def test_gaussian_kl_matches_torch_distributions():
     assert gaussian_kl(mu, logvar).shape == (64,)
 
 
+def test_free_bits_kl_floors_each_dimension_s_batch_mean():
+    from vaelib import free_bits_kl
+
+    kl = torch.tensor([[0.1, 2.0, 0.5, 3.0], [0.3, 1.0, 0.5, 1.0]], requires_grad=True)   # batch means .2 1.5 .5 2
+    value = free_bits_kl(kl, 0.6)
+    assert value.item() == pytest.approx(0.6 + 1.5 + 0.6 + 2.0)
+    (grad,) = torch.autograd.grad(value, kl)
+    # Dimensions below the floor get no gradient; the others that of the batch mean, 1/B per example.
+    torch.testing.assert_close(grad, torch.tensor([[0.0, 0.5, 0.0, 0.5]] * 2))
+    assert free_bits_kl(kl, 0.0).item() == pytest.approx(kl.sum(-1).mean().item())
+    with pytest.raises(ValueError, match="free_bits"):
+        free_bits_kl(kl, -0.1)
+    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
+        free_bits_kl(kl.sum(-1), 0.5)
+
+
+def test_elbo_terms_per_dimension_match_torch_distributions():
+    model = VAE(6, hidden=(5,), latent_dim=3)
+    x = torch.bernoulli(torch.full((8, 6), 0.4))
+    torch.manual_seed(3)
+    log_px_z, kl_dims = elbo_terms(model, x, per_dim=True)
+    torch.manual_seed(3)
+    same_log_px_z, kl = elbo_terms(model, x)
+    mu, logvar = model.encode(x)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0))
+    assert kl_dims.shape == (8, 3)
+    torch.testing.assert_close(kl_dims, expected)
+    torch.testing.assert_close(kl, expected.sum(-1))
+    torch.testing.assert_close(log_px_z, same_log_px_z)
+
+
 def test_gaussian_kl_is_zero_only_at_the_prior():
     assert gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
     assert (gaussian_kl(torch.full((3, 4), 0.1), torch.zeros(3, 4)) > 0).all()

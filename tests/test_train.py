@@ -46,6 +46,7 @@ def test_fit_lowers_the_loss_and_records_history(digits):
     assert after < before - 5
     assert abs(h.test_loss[-1] - after) < 0.5
     np.testing.assert_allclose(h.train_loss, np.add(h.train_recon, h.train_kl), rtol=1e-5)
+    assert h.beta == [1.0] * 8
 
 
 def test_beta_weighs_the_kl_term(digits):
@@ -57,7 +58,7 @@ def test_autoencoder_trains_on_reconstruction_loss(digits):
     train, test = digits
     model = small_vae(cls=vaelib.Autoencoder)
     h = fit(model, train, epochs=6, test=test, verbose=False)
-    assert h.train_recon == [] and h.train_kl == []
+    assert h.train_recon == [] and h.train_kl == [] and h.beta == []
     assert h.test_loss[-1] < h.test_loss[0] - 3
     # An autoencoder is deterministic: the test loss is exactly the mean reconstruction loss.
     with torch.no_grad():
@@ -189,11 +190,11 @@ class InterruptAt(Trainer):
         super().__init__(*args, **kwargs)
         self.interrupt_at, self.steps = interrupt_at, 0
 
-    def _step(self, xb):
+    def _step(self, xb, *args, **kwargs):
         self.steps += 1
         if self.steps == self.interrupt_at:
             raise KeyboardInterrupt
-        return super()._step(xb)
+        return super()._step(xb, *args, **kwargs)
 
 
 def test_keyboard_interrupt_keeps_last_completed_epoch_and_propagates(digits):
@@ -214,11 +215,11 @@ def test_ctrl_c_stops_a_loop_of_fits(digits, monkeypatch):
     steps, started = [], []
     original = Trainer._step
 
-    def step(self, xb):
+    def step(self, xb, *args, **kwargs):
         steps.append(1)
         if len(steps) == STEPS_PER_EPOCH + 3:             # in the first epoch of the second training
             raise KeyboardInterrupt
-        return original(self, xb)
+        return original(self, xb, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "_step", step)
     with pytest.raises(KeyboardInterrupt):
@@ -246,7 +247,8 @@ def test_interrupt_during_test_evaluation_leaves_a_consistent_history(digits, mo
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(digits[0], epochs=4, test=digits[1])
     h = trainer.history
-    lengths = {len(h.train_loss), len(h.test_loss), len(h.epoch_seconds), len(h.train_recon), len(h.train_kl)}
+    lengths = {len(h.train_loss), len(h.test_loss), len(h.epoch_seconds), len(h.train_recon), len(h.train_kl),
+               len(h.beta)}
     assert lengths == {2}
     assert_same_weights(weights(good), weights(model))
 
@@ -291,7 +293,7 @@ def test_resumed_run_ends_exactly_as_the_run_done_in_one_go(digits, tmp_path, mo
     err = capsys.readouterr().err
     assert "resuming" in err and "after epoch 2 of 5" in err
     assert_same_weights(weights(whole), weights(model))
-    for name in ("train_loss", "test_loss", "train_recon", "train_kl"):
+    for name in ("train_loss", "test_loss", "train_recon", "train_kl", "beta"):
         assert getattr(h, name) == getattr(expected, name), name
     assert len(h.epoch_seconds) == 5
 
@@ -345,9 +347,9 @@ def _epoch_inputs(monkeypatch):
     seen = []
     original = Trainer._train_epoch
 
-    def spy(self, x, gen, bar):
+    def spy(self, x, gen, bar, **kwargs):
         seen.append(x.clone())
-        return original(self, x, gen, bar)
+        return original(self, x, gen, bar, **kwargs)
 
     monkeypatch.setattr(Trainer, "_train_epoch", spy)
     return seen
@@ -373,9 +375,9 @@ def test_dynamic_test_set_is_binarized_once_with_the_documented_cpu_seed(digits,
     recorded = []
     original = Trainer._record
 
-    def spy(self, loss, recon, kl, seconds, x_test):
+    def spy(self, loss, recon, kl, seconds, x_test, *args):
         recorded.append(x_test.clone())
-        return original(self, loss, recon, kl, seconds, x_test)
+        return original(self, loss, recon, kl, seconds, x_test, *args)
 
     monkeypatch.setattr(Trainer, "_record", spy)
     test = digits[1][0]
@@ -431,7 +433,198 @@ def test_pick_device(monkeypatch):
 
 def test_history_dict_round_trip():
     h = History(train_loss=[3.0, 2.0], test_loss=[3.5], epoch_seconds=[0.1, 0.1], train_recon=[2.5, 1.5],
-                train_kl=[0.5, 0.5])
+                train_kl=[0.5, 0.5], beta=[0.5, 1.0])
     assert History.from_dict(h.to_dict()) == h
     with pytest.raises(ValueError, match="not a History"):
         History.from_dict({"train_loss": [1.0], "accuracy": [0.5]})
+
+
+# ------------------------------------------------------------------ KL warm-up (Bowman et al., 2016)
+
+
+def _hand_gradient(model, x, seed, objective):
+    """Autograd of a hand-written objective of one batch, with the reparameterisation noise the trainer draws after
+    ``torch.manual_seed(seed)``: the terms come from torch.distributions, not from vaelib's losses."""
+    torch.manual_seed(seed)
+    mu, logvar = model.encode(x)
+    sigma = torch.exp(0.5 * logvar)
+    z = mu + sigma * torch.randn_like(mu)
+    # validate_args=False: the digits are grey values, for which log_prob is the cross-entropy x log p + (1-x) log(1-p)
+    recon = -torch.distributions.Bernoulli(logits=model.decode(z), validate_args=False).log_prob(x).sum(-1)  # (B,)
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(mu, sigma),
+                                           torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu)))
+    grads = torch.autograd.grad(objective(recon, kl), list(model.parameters()))
+    return dict(zip([n for n, _ in model.named_parameters()], grads))
+
+
+def _trainer_gradient(trainer, x, seed, **step_kwargs):
+    """The gradient that one training step of ``trainer`` computes (an SGD with lr 0 leaves the weights alone)."""
+    trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.0)
+    torch.manual_seed(seed)
+    trainer._step(x, **step_kwargs)
+    return {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+
+
+def test_one_step_s_gradient_weighs_the_kl_by_the_given_weight(digits):
+    x = digits[0][0][:64].reshape(64, -1)
+    model = small_vae()
+    trainer = Trainer(model, device="cpu", beta=2.0, kl_warmup=3, verbose=False)
+    for weight in (0.0, 0.3, 2.0):
+        got = _trainer_gradient(trainer, x, 5, kl_weight=weight)
+        expected = _hand_gradient(model, x, 5, lambda recon, kl: (recon + weight * kl.sum(-1)).mean())
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_warm_up_weight_rises_linearly_step_by_step():
+    trainer = Trainer(small_vae(), device="cpu", beta=2.0, kl_warmup=1.5, verbose=False)
+    steps_per_epoch = 10                                  # warm-up over 15 steps
+    for step, weight in [(1, 2 / 15), (7, 14 / 15), (15, 2.0), (16, 2.0), (1000, 2.0)]:
+        assert trainer.kl_weight(step, steps_per_epoch) == pytest.approx(weight, rel=1e-12)
+    assert Trainer(small_vae(), device="cpu", beta=0.7, verbose=False).kl_weight(1, 10) == 0.7
+
+
+def _step_weights(monkeypatch, sums=None):
+    """Record the KL weight of every optimiser step (and, in ``sums``, the batch sums of (objective, recon, kl))."""
+    seen = []
+    original = Trainer._step
+
+    def spy(self, xb, kl_weight=None, **kwargs):
+        seen.append(kl_weight)
+        out = original(self, xb, kl_weight, **kwargs)
+        if sums is not None:
+            sums.append(out.tolist())
+        return out
+
+    monkeypatch.setattr(Trainer, "_step", spy)
+    return seen
+
+
+def test_warm_up_schedule_in_training_and_history(digits, monkeypatch):
+    sums = []
+    seen = _step_weights(monkeypatch, sums)
+    train, test = digits
+    model = small_vae()
+    h = fit(model, train, test=test, epochs=3, beta=1.0, kl_warmup=2, verbose=False)
+    w = STEPS_PER_EPOCH * 2
+    assert seen == pytest.approx([min(1.0, s / w) for s in range(1, 3 * STEPS_PER_EPOCH + 1)], rel=1e-12)
+    assert h.beta == pytest.approx([0.5, 1.0, 1.0], rel=1e-12)
+    # Every step optimised recon + weight * KL; the history records the true terms and the objective's epoch mean.
+    sums = np.array(sums)
+    np.testing.assert_allclose(sums[:, 0], sums[:, 1] + np.array(seen) * sums[:, 2], rtol=1e-5)
+    per_epoch = sums.reshape(3, STEPS_PER_EPOCH, 3).sum(1) / len(train[0])
+    np.testing.assert_allclose(h.train_loss, per_epoch[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(h.train_recon, per_epoch[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(h.train_kl, per_epoch[:, 2], rtol=1e-5)
+    assert h.train_loss[0] < h.train_recon[0] + h.train_kl[0]
+    # The test loss is the negative ELBO (target beta = 1, no warm-up): an independent 20-sample estimate.
+    after = -losses.elbo(model, test[0], samples=20).mean().item()
+    assert abs(h.test_loss[-1] - after) < 0.5
+
+
+def test_warm_up_changes_the_run_and_zero_warm_up_does_not(digits):
+    reference = small_vae()
+    h0 = fit(reference, digits[0], epochs=2, verbose=False)
+    model = small_vae()
+    h = fit(model, digits[0], epochs=2, kl_warmup=0, verbose=False)
+    assert h.train_loss == h0.train_loss and h.beta == h0.beta == [1.0, 1.0]
+    assert_same_weights(weights(reference), weights(model))
+    warm = fit(small_vae(), digits[0], epochs=2, kl_warmup=4, verbose=False)
+    assert warm.train_loss != h0.train_loss and warm.beta == pytest.approx([0.25, 0.5])
+
+
+def test_resumed_warm_up_continues_the_schedule(digits, tmp_path, monkeypatch):
+    train, test = digits
+    whole = small_vae()
+    expected = fit(whole, train, epochs=4, test=test, kl_warmup=2.5, verbose=False)
+
+    path = tmp_path / "run.pt"
+    trainer = InterruptAt(small_vae(), verbose=False, checkpoint=path, kl_warmup=2.5,
+                          interrupt_at=2 * STEPS_PER_EPOCH + 4)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(train, epochs=4, test=test)
+    seen = _step_weights(monkeypatch)
+    model = small_vae()
+    h = fit(model, train, epochs=4, test=test, kl_warmup=2.5, checkpoint=path, resume=True, verbose=False)
+    w = 2.5 * STEPS_PER_EPOCH                              # the resumed steps are the run's 25th to 48th
+    assert seen == pytest.approx([min(1.0, s / w) for s in range(2 * STEPS_PER_EPOCH + 1, 4 * STEPS_PER_EPOCH + 1)])
+    assert_same_weights(weights(whole), weights(model))
+    for name in ("train_loss", "test_loss", "train_recon", "train_kl", "beta"):
+        assert getattr(h, name) == getattr(expected, name), name
+    # The same with two fit calls on one Trainer.
+    monkeypatch.undo()
+    split = Trainer(small_vae(), kl_warmup=2.5, verbose=False)
+    split.fit(train, epochs=1, test=test)
+    h2 = split.fit(train, epochs=3, test=test)
+    assert h2.beta == expected.beta and h2.train_loss == expected.train_loss
+    assert_same_weights(weights(whole), weights(split.model))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kl_warmup=-1), "kl_warmup"), (dict(kl_warmup=float("nan")), "kl_warmup"), (dict(kl_warmup="2"), "kl_warmup"),
+])
+def test_bad_warm_up_refused(digits, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit(small_vae(), digits[0], epochs=1, verbose=False, **kwargs)
+
+
+def test_warm_up_needs_a_vae(digits):
+    with pytest.raises(ValueError, match="kl_warmup changes a VAE's KL term; a Autoencoder has none"):
+        fit(small_vae(cls=vaelib.Autoencoder), digits[0], epochs=1, kl_warmup=1, verbose=False)
+
+
+# ------------------------------------------------------------------ free bits (Kingma et al., 2016)
+
+
+def test_one_step_s_gradient_with_free_bits_is_that_of_the_hand_written_objective(digits):
+    x = digits[0][0][:64].reshape(64, -1)
+    model = small_vae()
+    with torch.no_grad():
+        model.to_mu.bias.copy_(torch.tensor([0.0, 0.5, 1.0, 2.0]))          # dimensions with different KLs
+        _, kl = losses.elbo_terms(model, x, per_dim=True)
+    floor = kl.mean(0).median().item() + 1e-3                               # some dimensions below, some above
+    below = kl.mean(0) < floor
+    assert 0 < int(below.sum()) < 4
+    trainer = Trainer(model, device="cpu", beta=1.5, free_bits=floor, verbose=False)
+    for weight in (0.4, 1.5):
+        got = _trainer_gradient(trainer, x, 11, kl_weight=weight)
+        expected = _hand_gradient(model, x, 11, lambda recon, kl: recon.mean()
+                                  + weight * torch.maximum(kl.mean(0), torch.tensor(floor)).sum())
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # Dimensions below the floor get no gradient from the KL: with the decoder unable to see z (its first
+    # layer's weights zeroed), the only gradient that reaches mu_j is the KL's, which is 0 for those dimensions.
+    with torch.no_grad():
+        model.decoder[0].weight.zero_()
+    got = _trainer_gradient(trainer, x, 11, kl_weight=1.0)
+    mu_grad = got["to_mu.bias"]
+    assert bool((mu_grad[below] == 0).all()) and bool((mu_grad[~below] != 0).all())
+
+
+def test_free_bits_above_every_dimension_s_kl_make_the_objective_recon_plus_the_floor(digits):
+    train, test = digits
+    model = small_vae()
+    h = fit(model, train, test=test, epochs=2, beta=1.0, free_bits=3.0, verbose=False)
+    # Four dimensions, each with a batch-mean KL under 3 nats: the objective is recon + 4 * 3 nats, exactly.
+    assert max(h.train_kl) < 3.0
+    np.testing.assert_allclose(h.train_loss, np.add(h.train_recon, 12.0), rtol=1e-6)
+    # The recorded terms are the true ones, the test loss the negative ELBO without a floor.
+    after = -losses.elbo(model, test[0], samples=20).mean().item()
+    assert abs(h.test_loss[-1] - after) < 0.5
+    assert h.beta == [1.0, 1.0]
+
+
+def test_free_bits_with_warm_up_weighs_the_floored_kl(digits, monkeypatch):
+    sums = []
+    seen = _step_weights(monkeypatch, sums)
+    fit(small_vae(), digits[0], epochs=1, kl_warmup=2, free_bits=3.0, verbose=False)
+    sums = np.array(sums)
+    batch = np.array([128] * (STEPS_PER_EPOCH - 1) + [1500 - 128 * (STEPS_PER_EPOCH - 1)])
+    np.testing.assert_allclose(sums[:, 0], sums[:, 1] + np.array(seen) * batch * 12.0, rtol=1e-5)
+
+
+def test_free_bits_refused_when_negative_or_without_a_kl(digits):
+    with pytest.raises(ValueError, match="free_bits"):
+        fit(small_vae(), digits[0], epochs=1, free_bits=-0.5, verbose=False)
+    with pytest.raises(ValueError, match="free_bits changes a VAE's KL term"):
+        fit(small_vae(cls=vaelib.Autoencoder), digits[0], epochs=1, free_bits=0.5, verbose=False)

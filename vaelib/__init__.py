@@ -11,6 +11,7 @@ from .losses import (
     active_units,
     elbo,
     elbo_terms,
+    free_bits_kl,
     gaussian_kl,
     iwae_log_likelihood,
     log_likelihood,

@@ -45,20 +45,29 @@ def fingerprint(data) -> dict | None:
     return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
 
 
-def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None) -> tuple[str, dict]:
+def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None,
+              kl_warmup=0, free_bits=0.0) -> tuple[str, dict]:
     """The model cache key: sha256 of the model's class and config, the data, the fit arguments, vaelib's version and
     the trainer's (:data:`vaelib.train.TRAINER_VERSION`, so that models trained by an older trainer are not reused).
 
-    The model's initial weights and the device are not part of it. Returns ``(hex digest, the keyed spec)``.
+    The model's initial weights and the device are not part of it. Options left at their defaults (``kl_warmup``,
+    ``free_bits``)
+    are not in the key, so the entries stored before those options existed stay valid.
+    Returns ``(hex digest, the keyed spec)``.
     """
     model = unwrap(model)
+    options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
+               "beta": float(beta), "binarize": binarize if binarize is not None else getattr(train, "binarize", None)}
+    if kl_warmup:
+        options["kl_warmup"] = float(kl_warmup)
+    if free_bits:
+        options["free_bits"] = float(free_bits)
     spec = {
         "class_name": type(model).__name__,
         "config": _plain(model.config),
         "train": fingerprint(train),
         "test": fingerprint(test),
-        "fit": {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
-                "beta": float(beta), "binarize": binarize if binarize is not None else getattr(train, "binarize", None)},
+        "fit": options,
         "vaelib_version": _version(),
         "trainer_version": _train.TRAINER_VERSION,
     }
@@ -67,8 +76,8 @@ def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=
 
 
 def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, lr: float = 1e-3, device=None,
-               seed: int = 0, beta: float = 1.0, binarize: str | None = None, cache_dir=None,
-               verbose: bool = True) -> History:
+               seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0,
+               binarize: str | None = None, cache_dir=None, verbose: bool = True) -> History:
     """``fit``, through the model cache: reuse a model trained earlier with the same key, else train and store it.
 
     The key (see :func:`cache_key`) covers the model's class and config, the training (and test) data, the fit
@@ -80,7 +89,7 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
     else ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
     """
     key, spec = cache_key(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, seed=seed,
-                          beta=beta, binarize=binarize)
+                          beta=beta, binarize=binarize, kl_warmup=kl_warmup, free_bits=free_bits)
     name = type(unwrap(model)).__name__
     path = cache_root(cache_dir) / f"{name}-{key[:24]}.pt"
     store = True
@@ -98,6 +107,9 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
             _, _, history = _apply(payload, path, model)
             if history is None or len(history.train_loss) != epochs:
                 raise CheckpointError(f"{path} has no complete training history")
+            if history.train_kl and not history.beta and not kl_warmup:
+                # Stored before History recorded the KL weight; the key says it was beta throughout.
+                history.beta = [float(beta)] * epochs
             if device is not None:
                 model.to(device)
             if verbose:
@@ -109,7 +121,8 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
             print(f"vaelib: model cache entry unusable, training again: {reason}", file=sys.stderr)
     # Ctrl-C propagates from fit: nothing half-trained is stored.
     history = _train.fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device,
-                         seed=seed, beta=beta, verbose=verbose, binarize=binarize)
+                         seed=seed, beta=beta, kl_warmup=kl_warmup, free_bits=free_bits, verbose=verbose,
+                         binarize=binarize)
     if store:
         try:
             save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})

@@ -3,6 +3,7 @@
 Notation: q(z|x) = N(mu, diag exp(logvar)) is the encoder, p(z) = N(0, I) the prior, p(x|z) the decoder.
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))  <=  log p(x)
+    free bits (a training objective, per mini-batch): sum_j max(lambda, mean_batch KL_j) in place of the KL
     IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x);  ELBO = IWAE_1 <= IWAE_k <= log p(x)
 """
 from __future__ import annotations
@@ -91,24 +92,41 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -
     return kl if per_dim else kl.sum(-1)
 
 
-def elbo_terms(model, x: torch.Tensor, samples: int = 1):
+def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The free-bits KL term of Kingma et al. (2016): sum_j max(free_bits, KL_j), in nats per example (a scalar).
+
+    ``kl``: the per-dimension KL of a mini-batch, (B, D), e.g. ``gaussian_kl(mu, logvar, per_dim=True)``; KL_j is
+    its mean over the batch. ``free_bits``: the floor, in nats per latent dimension (>= 0). A dimension whose KL_j
+    is below the floor costs ``free_bits`` whatever it does, so its KL gets no gradient: the optimiser has no
+    reason to push it to 0 and may use those nats to encode information. With ``free_bits = 0`` it is the batch
+    mean of the KL.
+    """
+    checks.nonnegative("free_bits", free_bits)
+    if not isinstance(kl, torch.Tensor) or kl.dim() != 2:
+        got = tuple(kl.shape) if isinstance(kl, torch.Tensor) else type(kl).__name__
+        raise ValueError(f"kl must be the per-dimension KL of a batch, shape (B, D); got {got}")
+    return torch.clamp(kl.mean(0), min=free_bits).sum()
+
+
+def elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False):
     """The ELBO's two terms per example: (E_q[log p(x|z)] (B,), KL(q(z|x) || p(z)) (B,)), in nats.
 
     The expectation is a Monte Carlo average over ``samples`` reparameterised draws z = mu + sigma * eps;
-    the KL is exact (closed form). ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data.
+    the KL is exact (closed form); ``per_dim=True`` gives it per latent dimension, (B, latent_dim).
+    ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data.
     """
     _require_vae(model, "elbo_terms")
     checks.positive("samples", samples, integer=True)
-    return _elbo_terms(model, _data(model, x), samples)
+    return _elbo_terms(model, _data(model, x), samples, per_dim=per_dim)
 
 
-def _elbo_terms(model, x: torch.Tensor, samples: int = 1):
+def _elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False):
     """elbo_terms without checks, for x already (B, in_dim) (the trainer's per-batch path)."""
     mu, logvar = model.encode(x)
     log_px_z = 0.0
     for _ in range(samples):
         log_px_z = log_px_z + _log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), x)
-    return log_px_z / samples, gaussian_kl(mu, logvar)
+    return log_px_z / samples, gaussian_kl(mu, logvar, per_dim=per_dim)
 
 
 def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0) -> torch.Tensor:

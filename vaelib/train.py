@@ -13,7 +13,11 @@ How the trainer stays fast, on a laptop CPU as on a GPU:
 * data too large for the GPU's free memory stay on the host; batches are sliced there and copied over.
 
 Every loss is per example and in nats: a VAE minimises the negative ELBO, ``-E_q[log p(x|z)] + beta * KL``, and an
-Autoencoder the reconstruction loss (binary cross-entropy summed over pixels).
+Autoencoder the reconstruction loss (binary cross-entropy summed over pixels). Options change the objective that is
+optimised, never what is reported as the test loss:
+
+* ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
+* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016).
 """
 from __future__ import annotations
 
@@ -73,10 +77,16 @@ class History:
     """Per-epoch records of a training run. Losses are per example, in nats.
 
     train_loss: the training objective averaged over each epoch's batches (as the weights changed).
-    test_loss: the same objective on the test set after each epoch (empty without a test set).
+    test_loss: ``recon + beta * KL`` per example on the test set after each epoch (empty without a test set); for an
+        Autoencoder the reconstruction loss.
     epoch_seconds: wall time of each epoch's training pass (test evaluation excluded).
-    train_recon, train_kl: for VAEs, the two parts of train_loss: -E_q[log p(x|z)] and KL(q(z|x) || p(z))
-        (train_loss = train_recon + beta * train_kl). Empty for an Autoencoder.
+    train_recon, train_kl: for VAEs, the true terms -E_q[log p(x|z)] and KL(q(z|x) || p(z)) averaged over the epoch
+        (train_loss = train_recon + beta * train_kl when the KL weight was beta all epoch). Empty for an Autoencoder.
+    beta: for VAEs, the KL weight at the end of each epoch: ``beta``, or less during a KL warm-up. Empty for an
+        Autoencoder.
+
+    The test loss is always ``recon + beta * KL`` with the run's target ``beta`` (no warm-up), so with beta = 1 it is
+    the negative ELBO, comparable across runs whatever their training options.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -84,6 +94,7 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)
     train_recon: list[float] = field(default_factory=list)
     train_kl: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A plain dict of lists of floats (what checkpoints store)."""
@@ -157,6 +168,15 @@ class Trainer:
 
     model: a ``vaelib`` model (VAE, ConvVAE, Autoencoder); it is moved to ``device`` (default: :func:`pick_device`).
     batch_size, lr: mini-batch size and Adam's learning rate.
+    beta: the weight of the KL term (a VAE's negative ELBO for 1, the beta-VAE objective otherwise).
+    kl_warmup: KL warm-up (Bowman et al., 2016), in epochs (a number >= 0, fractions allowed): the KL weight of
+        optimiser step s (s = 1 for the run's first step) is ``beta * min(1, s / (kl_warmup * steps_per_epoch))``,
+        so it rises linearly from 0 and stays at ``beta`` after ``kl_warmup`` epochs; 0 (default): ``beta`` from
+        the start. A resumed run continues the schedule (s follows from the epochs completed).
+    free_bits: free bits (Kingma et al., 2016), a floor in nats per latent dimension (>= 0): each mini-batch's
+        objective is ``mean_b recon_b + w * sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged
+        over the batch and w the KL weight; a dimension below the floor gets no gradient from the KL.
+        0 (default): ``mean_b (recon_b + w * KL_b)``.
     seed: seeds the batch order, the reparameterisation noise and dynamic binarization, epoch by epoch (each
         epoch's from the seed and the epoch's number alone, :func:`epoch_seeds`); runs on the CPU with the same
         seed are identical, however they are split into ``fit`` calls. The global RNG state is restored afterwards.
@@ -175,14 +195,18 @@ class Trainer:
     """
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
-                 beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
-                 amp: bool | torch.dtype | None = None, keep_data_on_host: bool | None = None,
-                 check_every: int = 50, eval_batch_size: int = 1000, overwrite: bool = False):
+                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
+                 checkpoint=None,
+                 binarize: str | None = None, amp: bool | torch.dtype | None = None,
+                 keep_data_on_host: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000,
+                 overwrite: bool = False):
         _positive("batch_size", batch_size, integer=True)
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
         _positive("eval_batch_size", eval_batch_size, integer=True)
         checks.nonnegative("beta", beta)
+        checks.nonnegative("kl_warmup", kl_warmup)
+        checks.nonnegative("free_bits", free_bits)
         if binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -193,8 +217,12 @@ class Trainer:
         cpu_notice(self.device)  # in Colab on a CPU runtime: one line on how to get a GPU
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
+        for name, value in (("kl_warmup", kl_warmup), ("free_bits", free_bits)):
+            if value and not self.vae:
+                raise ValueError(f"{name} changes a VAE's KL term; a {type(model).__name__} has none")
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
+        self.kl_warmup, self.free_bits = float(kl_warmup), float(free_bits)
         self.checkpoint, self.binarize, self.overwrite = checkpoint, binarize, bool(overwrite)
         self.amp_dtype = _amp_dtype(self.device, amp)
         self.keep_data_on_host = keep_data_on_host
@@ -240,21 +268,36 @@ class Trainer:
     def _mode(self, train) -> str | None:
         return self.binarize if self.binarize is not None else getattr(train, "binarize", None)
 
-    # ---- one step, one epoch
-    def _loss_terms(self, xb: torch.Tensor):
-        """Per-example (loss, reconstruction term, KL), each (B,), in nats."""
-        if self.vae:
-            log_px_z, kl = losses._elbo_terms(self.model, xb)  # unchecked: prepare checked the data
-            recon = -log_px_z
-            return recon + self.beta * kl, recon, kl
-        recon = losses._reconstruction_loss(self.model, xb)
-        return recon, recon, torch.zeros_like(recon)
+    # ---- the objective
+    def kl_weight(self, step: int, steps_per_epoch: int) -> float:
+        """The KL term's weight at optimiser step ``step`` (1 = the run's first), with ``steps_per_epoch`` batches an
+        epoch: ``beta * min(1, step / (kl_warmup * steps_per_epoch))`` (Bowman et al., 2016); ``beta`` without warm-up.
+        """
+        if self.kl_warmup == 0:
+            return self.beta
+        return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
-    def _step(self, xb: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on a batch; returns the detached sums over the batch of (loss, recon, kl), shape (3,)."""
+    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0):
+        """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
+        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension."""
+        if not self.vae:
+            recon = losses._reconstruction_loss(self.model, xb)
+            return recon.sum(), recon, torch.zeros_like(recon)
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True)  # unchecked: prepare checked the data
+        recon, kl = -log_px_z, kl_dims.sum(-1)
+        if free_bits:
+            # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
+            return recon.sum() + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
+        return (recon + kl_weight * kl).sum(), recon, kl
+
+    # ---- one step, one epoch
+    def _step(self, xb: torch.Tensor, kl_weight: float | None = None) -> torch.Tensor:
+        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``); returns the
+        detached sums over the batch of (objective, recon, kl), shape (3,)."""
+        kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            loss, recon, kl = self._loss_terms(xb)
-            sums = torch.stack([loss.sum(), recon.sum(), kl.sum()]).float()
+            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits)
+            sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
         mean = sums[0] / xb.shape[0]
         if self.scaler is not None:
@@ -266,14 +309,16 @@ class Trainer:
             self.optimizer.step()
         return sums.detach()
 
-    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar) -> list[float]:
-        """One pass over x (N, in_dim) in a random order; returns the per-example means of (loss, recon, kl)."""
+    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1) -> list[float]:
+        """One pass over x (N, in_dim) in a random order, ``first_step`` being the run's number of its first optimiser
+        step (for the KL warm-up); returns the per-example means of (objective, recon, kl)."""
         n, bs = x.shape[0], self.batch_size
         perm = torch.randperm(n, device=gen.device, generator=gen).to(x.device)
         total = torch.zeros(3, device=self.device)
         steps = math.ceil(n / bs)
         for i in range(steps):
-            total += self._step(self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs])))
+            xb = self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs]))
+            total += self._step(xb, self.kl_weight(first_step + i, steps))
             bar.update(1)
             if (i + 1) % self.check_every == 0 or i + 1 == steps:
                 running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
@@ -286,7 +331,8 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self, x: torch.Tensor) -> float:
-        """The training objective per example (nats) on prepared data, with fixed reparameterisation noise."""
+        """recon + beta * KL per example (nats) on prepared data, with fixed reparameterisation noise: the target
+        objective, without warm-up or free bits (the negative ELBO for beta = 1)."""
         was_training = self.model.training
         self.model.eval()
         total = 0.0
@@ -295,12 +341,13 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 for i in range(0, x.shape[0], self.eval_batch_size):
                     xb = self._to_device(x[i:i + self.eval_batch_size])
-                    total += self._loss_terms(xb)[0].float().sum()
+                    total += self._loss_terms(xb, self.beta)[0].float()
         self.model.train(was_training)
         return float(total) / x.shape[0]
 
     def evaluate(self, data) -> float:
-        """The training objective (negative ELBO for beta = 1) per example, in nats, on ``data`` (not binarized)."""
+        """``recon + beta * KL`` per example, in nats, on ``data`` (not binarized): the negative ELBO for beta = 1,
+        whatever the warm-up or free bits (for an Autoencoder, the reconstruction loss)."""
         return self._evaluate(self.prepare(data, "data"))
 
     def _rng_devices(self) -> list:
@@ -390,9 +437,10 @@ class Trainer:
                     gen = self._generator(data_seed, x_train.device)
                     torch.manual_seed(noise_seed)
                     xe = self._binarize(x_train, gen) if mode == "dynamic" else x_train
-                    loss, recon, kl = self._train_epoch(xe, gen, bar)
+                    # The run's optimiser steps are numbered from 1; an epoch has `steps` of them.
+                    loss, recon, kl = self._train_epoch(xe, gen, bar, first_step=(done + epoch) * steps + 1)
                     seconds = time.perf_counter() - start
-                    self._record(loss, recon, kl, seconds, x_test)
+                    self._record(loss, recon, kl, seconds, x_test, self.kl_weight((done + epoch + 1) * steps, steps))
                     good = self._snapshot()
                     if self.checkpoint is not None:
                         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
@@ -415,7 +463,8 @@ class Trainer:
         bar.close()
         return self.history
 
-    def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test) -> None:
+    def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test, kl_weight: float) -> None:
+        """Append an epoch to the history; ``kl_weight`` is the KL weight of its last step."""
         h = self.history
         test_loss = self._evaluate(x_test) if x_test is not None else None
         if test_loss is not None:
@@ -423,18 +472,28 @@ class Trainer:
         if self.vae:
             h.train_recon.append(recon)
             h.train_kl.append(kl)
+            h.beta.append(kl_weight)
         h.epoch_seconds.append(seconds)
         h.train_loss.append(loss)  # last: the number of completed epochs is len(train_loss)
 
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
-        seed: int = 0, beta: float = 1.0, verbose: bool = True, checkpoint=None, binarize: str | None = None,
-        resume: bool = False, overwrite: bool = False, **trainer_options) -> History:
+        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
+        checkpoint=None, binarize: str | None = None, resume: bool = False, overwrite: bool = False,
+        **trainer_options) -> History:
     """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
 
     A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
     losses are per example, in nats. ``train`` / ``test``: images in [0, 1] as (N, in_dim) or (N, C, H, W), or
     what ``load_dataset`` returns. See :class:`Trainer` for the other arguments (``amp``, ``check_every``).
+
+    kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta``, step by step (Bowman et al.,
+        2016); ``History.beta`` records the weight at the end of each epoch.
+    free_bits: a floor in nats per latent dimension (Kingma et al., 2016): the objective uses
+        ``sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged over the mini-batch.
+    With either, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
+    (-E_q log p(x|z) and KL), and ``test_loss`` ``recon + beta * KL`` with the target ``beta`` and no floor (the
+    negative ELBO for beta = 1, comparable across runs).
 
     checkpoint: a file written after every epoch (model, optimiser state, history). A folder, or a file holding
         another model's checkpoint, is refused before training unless ``overwrite=True``.
@@ -445,8 +504,9 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     Ctrl-C gives the model the weights of its last completed epoch (the checkpoint holds them too) and then
     raises KeyboardInterrupt, so a loop of ``fit`` calls stops.
     """
-    trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, verbose=verbose,
-                      checkpoint=checkpoint, binarize=binarize, overwrite=overwrite, **trainer_options)
+    trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, kl_warmup=kl_warmup,
+                      free_bits=free_bits, verbose=verbose, checkpoint=checkpoint, binarize=binarize,
+                      overwrite=overwrite, **trainer_options)
     if not resume:
         return trainer.fit(train, epochs=epochs, test=test)
     _positive("epochs", epochs, integer=True)
