@@ -125,6 +125,7 @@ def plot_activity(activities, labels, ax=None, threshold: float = 0.01, colors=N
                     label=f"{label} ({int((a > threshold).sum())} active)")
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xlabel("latent dimension, sorted by activity")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_ylabel("activity $A_j = \\mathrm{Var}_x(\\mu_j(x))$")
     ax.legend(fontsize=7, ncol=2 if len(activities) > 3 else 1)
     ax.grid(alpha=0.3)
