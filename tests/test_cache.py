@@ -242,3 +242,49 @@ def test_fingerprint_tracks_content_shape_and_dtype():
     assert fingerprint(y)["sha256"] != f["sha256"]
     assert fingerprint(x.reshape(10, 64)) != f
     assert fingerprint(x.double()) != f
+
+
+# ---------------------------------------------------------------- denoising runs
+def test_corruptions_are_part_of_the_key_and_lambdas_are_refused(tmp_path, counted, digits):
+    from vaelib.data import gaussian_noise, masking_noise
+
+    kw = dict(epochs=1, cache_dir=tmp_path, verbose=False)
+    cached_fit(small_vae(), digits[0], corrupt=gaussian_noise(0.5), **kw)
+    h = cached_fit(small_vae(), digits[0], corrupt=gaussian_noise(0.5), **kw)      # a hit
+    assert len(counted) == 1 and counted[0]["corrupt"].config == {"name": "gaussian_noise", "sigma": 0.5}
+    for other in (gaussian_noise(0.3), masking_noise(0.5), None):
+        cached_fit(small_vae(), digits[0], corrupt=other, **kw)
+    assert len(counted) == 4 and len(list(tmp_path.glob("*.pt"))) == 4
+    assert len(h.train_loss) == 1
+
+    def fixed(x):
+        return x
+    fixed.config = {"name": "identity"}                   # a function of one's own, with a stable description
+    cached_fit(small_vae(), digits[0], corrupt=fixed, **kw)
+    assert len(counted) == 5
+    for bad in (lambda x: x, fixed.__call__, type("Odd", (), {"config": {"f": object()}, "__call__": fixed})()):
+        with pytest.raises(ValueError, match="has no stable description.*gaussian_noise.*masking_noise"):
+            cached_fit(small_vae(), digits[0], corrupt=bad, **kw)
+    assert len(counted) == 5
+
+
+# ---------------------------------------------------------------- conditional models
+def test_a_cvae_is_cached_and_keyed_by_its_labels(tmp_path, counted, digits):
+    def cvae(seed=0):
+        torch.manual_seed(seed)
+        return vaelib.CVAE(64, 10, hidden=(32,), latent_dim=2)
+
+    kw = dict(epochs=1, cache_dir=tmp_path, verbose=False)
+    first = cvae()
+    h1 = cached_fit(first, digits[0], test=digits[1], **kw)
+    second = cvae(seed=3)
+    h2 = cached_fit(second, digits[0], test=digits[1], **kw)
+    assert len(counted) == 1 and h2 == h1 and same_weights(first, second)
+    (entry,) = tmp_path.glob("CVAE-*.pt")
+    assert type(vaelib.load_model(entry)) is vaelib.CVAE
+    images, labels = digits[0]
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    cached_fit(cvae(), (images, shuffled), test=digits[1], **kw)                  # same images, other labels
+    assert len(counted) == 2
+    # A VAE's key ignores labels, as before.
+    assert cache_key(small_vae(), (images, shuffled), epochs=1)[0] == cache_key(small_vae(), digits[0], epochs=1)[0]

@@ -261,3 +261,16 @@ def test_file_mode_follows_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == mode
+
+
+def test_cvae_round_trip_and_load_model(tmp_path):
+    torch.manual_seed(0)
+    model = vaelib.CVAE(64, 10, hidden=(16,), latent_dim=2)
+    path = save_checkpoint(tmp_path / "cvae.pt", model)
+    loaded = vaelib.load_model(path)
+    assert type(loaded) is vaelib.CVAE and loaded.config == model.config and not loaded.training
+    assert_state_equal(model.state_dict(), loaded.state_dict())
+    x, y = torch.rand(3, 64), torch.tensor([1, 5, 9])
+    torch.testing.assert_close(loaded.encode(x, y), model.encode(x, y))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(path, vaelib.CVAE(64, 9, hidden=(16,), latent_dim=2))

@@ -294,3 +294,48 @@ def test_a_damaged_gz_is_downloaded_again_when_a_mirror_answers(mnist_copy, monk
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ------------------------------------------------------------------ corruptions for denoising
+
+
+def test_gaussian_noise_adds_noise_of_the_given_scale_and_clamps():
+    from vaelib.data import gaussian_noise
+
+    corrupt = gaussian_noise(0.1)
+    assert repr(corrupt) == "gaussian_noise(sigma=0.1)" and corrupt.config == {"name": "gaussian_noise", "sigma": 0.1}
+    x = torch.full((2000, 64), 0.5)
+    torch.manual_seed(0)
+    y = corrupt(x)
+    torch.manual_seed(0)
+    assert torch.equal(corrupt(x), y)                     # torch's global RNG: reproducible under a seed
+    assert y.shape == x.shape and torch.equal(x, torch.full((2000, 64), 0.5))   # the input is left alone
+    # Five standard deviations from both ends: no clamping, so the mean and the scale are those of the noise.
+    assert abs(y.mean().item() - 0.5) < 0.002 and abs(y.std().item() - 0.1) < 0.002
+    edges = gaussian_noise(0.5)(torch.cat([torch.zeros(500, 64), torch.ones(500, 64)]))
+    assert edges.min() == 0 and edges.max() == 1
+    assert ((edges[:500] == 0).float().mean() - 0.5).abs() < 0.02   # half the noise pushes a black pixel below 0
+    assert torch.equal(gaussian_noise(0)(x), x)
+
+
+def test_masking_noise_zeroes_each_pixel_with_probability_p():
+    from vaelib.data import masking_noise
+
+    corrupt = masking_noise(0.3)
+    assert repr(corrupt) == "masking_noise(p=0.3)" and corrupt.config == {"name": "masking_noise", "p": 0.3}
+    torch.manual_seed(1)
+    x = torch.rand(1000, 64) * 0.9 + 0.1                   # no pixel is 0 to begin with
+    y = corrupt(x)
+    zeroed = y == 0
+    assert abs(zeroed.float().mean().item() - 0.3) < 0.01
+    assert torch.equal(y[~zeroed], x[~zeroed])            # the other pixels are kept as they were
+    assert torch.equal(masking_noise(0)(x), x) and masking_noise(1)(x).abs().max() == 0
+
+
+@pytest.mark.parametrize("make, value, name", [
+    ("gaussian_noise", -0.1, "sigma"), ("gaussian_noise", float("nan"), "sigma"), ("masking_noise", -0.1, "p"),
+    ("masking_noise", 1.5, "p"), ("masking_noise", "0.5", "p"),
+])
+def test_corruption_parameters_are_checked(make, value, name):
+    with pytest.raises(ValueError, match=name):
+        getattr(data_module, make)(value)

@@ -272,3 +272,120 @@ def test_reconstruction_loss_refuses_a_vae():
 def test_losses_name_the_expected_input(function, x, error, message):
     with pytest.raises(error, match=message):
         VAE_FUNCTIONS[function](_vae(), x)
+
+
+# ------------------------------------------------------------------ denoising: a clean target
+
+
+def test_reconstruction_loss_with_a_target_is_the_likelihood_of_the_target():
+    model = Autoencoder(6, hidden=(5,), latent_dim=2)
+    noisy, clean = torch.rand(7, 6), torch.bernoulli(torch.full((7, 6), 0.4))
+    expected = -torch.distributions.Bernoulli(logits=model(noisy)).log_prob(clean).sum(-1)
+    torch.testing.assert_close(reconstruction_loss(model, noisy, target=clean), expected)
+    torch.testing.assert_close(reconstruction_loss(model, clean), reconstruction_loss(model, clean, target=clean))
+
+
+def test_elbo_with_a_target_encodes_the_input_and_scores_the_target():
+    model = VAE(6, hidden=(5,), latent_dim=3)
+    noisy, clean = torch.rand(7, 6), torch.bernoulli(torch.full((7, 6), 0.4))
+    torch.manual_seed(4)
+    value = elbo(model, noisy, beta=0.5, target=clean)
+    torch.manual_seed(4)
+    mu, logvar = model.encode(noisy)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    z = mu + q.scale * torch.randn_like(mu)
+    log_px_z = torch.distributions.Bernoulli(logits=model.decode(z)).log_prob(clean).sum(-1)
+    kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(value, log_px_z - 0.5 * kl)
+
+
+@pytest.mark.parametrize("target, error, message", [
+    (torch.rand(6, 6), ValueError, r"target must hold the clean image of each input, shape \(7, 6\)"),
+    (torch.rand(7, 6) * 2, ValueError, r"target: a Bernoulli decoder needs pixel values in \[0, 1\]"),
+    (torch.full((7, 6), float("nan")), ValueError, "target: the data contain 42 NaN"),
+])
+def test_a_bad_target_is_named(target, error, message):
+    for call in (lambda: elbo(VAE(6, hidden=(5,), latent_dim=3), torch.rand(7, 6), target=target),
+                 lambda: reconstruction_loss(Autoencoder(6, (5,), 2), torch.rand(7, 6), target=target)):
+        with pytest.raises(error, match=message):
+            call()
+
+
+# ------------------------------------------------------------------ the conditional VAE (Sohn et al., 2015)
+from vaelib import CVAE  # noqa: E402
+
+
+def _cvae_by_hand(model, x, y, eps):
+    """The CVAE's networks written out from its weights, and the distributions they define (torch.distributions)."""
+    onehot = torch.nn.functional.one_hot(y, model.n_classes).float()
+    lin = torch.nn.functional.linear
+    h = torch.relu(lin(torch.cat([x, onehot], 1), model.body[0].weight, model.body[0].bias))
+    mu = lin(h, model.to_mu.weight, model.to_mu.bias)
+    sigma = torch.exp(0.5 * lin(h, model.to_logvar.weight, model.to_logvar.bias))
+    z = mu + sigma * eps
+    d1, d2 = model.decoder[0], model.decoder[2]
+    logits = lin(torch.relu(lin(torch.cat([z, onehot], 1), d1.weight, d1.bias)), d2.weight, d2.bias)
+    q = torch.distributions.Normal(mu, sigma)
+    return z, q, torch.distributions.Bernoulli(logits=logits)
+
+
+def test_cvae_elbo_matches_an_independent_computation():
+    torch.manual_seed(0)
+    model = CVAE(6, 3, hidden=(5,), latent_dim=2)
+    x, y = torch.bernoulli(torch.full((8, 6), 0.4)), torch.tensor([0, 1, 2, 0, 1, 2, 2, 1])
+    torch.manual_seed(7)
+    value = elbo(model, x, y=y, beta=0.5)
+    torch.manual_seed(7)
+    eps = torch.randn(8, 2)
+    _, q, p_x = _cvae_by_hand(model, x, y, eps)
+    prior = torch.distributions.Normal(0.0, 1.0)
+    expected = p_x.log_prob(x).sum(-1) - 0.5 * torch.distributions.kl_divergence(q, prior).sum(-1)
+    torch.testing.assert_close(value, expected)
+    torch.manual_seed(7)
+    torch.testing.assert_close(elbo(model, x, y=torch.nn.functional.one_hot(y, 3).float(), beta=0.5), expected)
+
+
+def test_cvae_iwae_with_one_sample_matches_an_independent_computation():
+    torch.manual_seed(0)
+    model = CVAE(6, 3, hidden=(5,), latent_dim=2)
+    x, y = torch.bernoulli(torch.full((8, 6), 0.4)), torch.tensor([0, 1, 2, 0, 1, 2, 2, 1])
+    prior = torch.distributions.Normal(0.0, 1.0)
+    for k in (1, 3):                              # all k samples of every example in one chunk
+        torch.manual_seed(9)
+        value = iwae_log_likelihood(model, x, k=k, y=y)
+        torch.manual_seed(9)
+        log_w = []
+        for eps in torch.randn(k, 8, 2):
+            z, q, p_x = _cvae_by_hand(model, x, y, eps)
+            log_w.append(p_x.log_prob(x).sum(-1) + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
+        expected = torch.logsumexp(torch.stack(log_w), 0) - math.log(k)
+        torch.testing.assert_close(value, expected)
+    # One example per chunk (batch_size = k): each chunk uses its own example's label.
+    torch.manual_seed(2)
+    chunked = iwae_log_likelihood(model, x, k=12, y=y, batch_size=12)
+    torch.manual_seed(2)
+    one_by_one = torch.cat([iwae_log_likelihood(model, x[i:i + 1], k=12, y=y[i:i + 1]) for i in range(8)])
+    torch.testing.assert_close(chunked, one_by_one)
+
+
+def test_cvae_active_units_use_the_labels():
+    torch.manual_seed(0)
+    model = CVAE(6, 3, hidden=(5,), latent_dim=2)
+    x, y = torch.rand(50, 6), torch.randint(0, 3, (50,))
+    count, activity = active_units(model, x, y=y, batch_size=7)
+    torch.testing.assert_close(activity, model.encode(x, y)[0].var(0, unbiased=False))
+
+
+@pytest.mark.parametrize("function", [elbo, elbo_terms, iwae_log_likelihood, active_units])
+def test_labels_are_required_by_a_cvae_and_refused_by_a_vae(function):
+    cvae, vae = CVAE(6, 3, hidden=(5,), latent_dim=2), VAE(6, hidden=(5,), latent_dim=2)
+    x = torch.rand(4, 6)
+    name = function.__name__
+    with pytest.raises(ValueError, match=f"{name}: CVAE is conditional: it needs the labels y"):
+        function(cvae, x)
+    with pytest.raises(ValueError, match=rf"{name}: CVAE: class labels must lie in \[0, 3\)"):
+        function(cvae, x, y=torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match=r"one per example \(B = 4\)"):
+        function(cvae, x, y=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=f"{name}: a VAE is not conditional and takes no labels y"):
+        function(vae, x, y=torch.tensor([0, 1, 2, 0]))

@@ -79,3 +79,65 @@ def test_empty_batch_and_integer_pixels_are_named(model):
 def test_convvae_checks_its_image_shape(shape):
     with pytest.raises(ValueError, match=r"image_shape must be three positive integers \(C, H, W\)"):
         ConvVAE(image_shape=shape)
+
+
+# ------------------------------------------------------------------ the conditional VAE
+from vaelib import CVAE  # noqa: E402
+
+
+def test_cvae_shapes_and_label_forms():
+    torch.manual_seed(0)
+    model = CVAE(64, 3, hidden=(16,), latent_dim=2)
+    assert model.conditional and not VAE(64).conditional
+    assert model.config == dict(in_dim=64, n_classes=3, hidden=[16], latent_dim=2, likelihood="bernoulli",
+                                image_shape=[1, 8, 8])
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 2, 1, 2])
+    mu, logvar = model.encode(x, y)
+    assert mu.shape == logvar.shape == (4, 2)
+    decoded, mu2, _ = model(x, y)
+    assert decoded.shape == (4, 64) and torch.equal(mu, mu2)
+    assert model.reconstruct(x, y).shape == (4, 1, 8, 8)
+    # One-hot rows are the same labels; numpy indices too.
+    onehot = torch.nn.functional.one_hot(y, 3).float()
+    torch.testing.assert_close(model.encode(x, onehot), (mu, logvar))
+    torch.testing.assert_close(model.encode(x, y.numpy()), (mu, logvar))
+    torch.testing.assert_close(model.decode(mu, onehot), model.decode(mu, y))
+    # The label matters: the same z decodes differently for different classes.
+    z = torch.zeros(3, 2)
+    decoded = model.decode(z, torch.arange(3))
+    assert not torch.allclose(decoded[0], decoded[1]) and not torch.allclose(decoded[1], decoded[2])
+    samples = model.sample(5, 1)
+    assert samples.shape == (5, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
+    assert model.sample(3, torch.tensor([0, 1, 2])).shape == (3, 1, 8, 8)
+
+
+@pytest.mark.parametrize("y, message", [
+    (None, r"CVAE is conditional: it needs the labels y, class indices \(B,\) in \[0, 3\)"),
+    (torch.tensor([0, 1, 3, 0]), r"class labels must lie in \[0, 3\); got labels in \[0, 3\]"),
+    (torch.tensor([0, -1, 2, 0]), r"class labels must lie in \[0, 3\); got labels in \[-1, 2\]"),
+    (torch.tensor([0, 1, 2]), r"one per example \(B = 4\); got torch.int64 of shape \(3,\)"),
+    (torch.zeros(4, 1, dtype=torch.long), r"got torch.int64 of shape \(4, 1\)"),
+    (torch.zeros(4, dtype=torch.bool), "torch.bool"),
+    (torch.zeros(4, 2), r"float labels must be rows of shape \(4, 3\), one per example; got shape \(4, 2\)"),
+    ([0, 1, 2, 0], "must be a tensor"),
+])
+def test_cvae_refuses_bad_labels(y, message):
+    model = CVAE(64, 3, hidden=(16,), latent_dim=2)
+    with pytest.raises(ValueError, match=message):
+        model.encode(torch.rand(4, 64), y)
+    with pytest.raises(ValueError, match=message):
+        model.decode(torch.zeros(4, 2), y)
+
+
+def test_cvae_checks_its_arguments_and_rebuilds_from_config():
+    with pytest.raises(ValueError, match="n_classes must be a positive integer"):
+        CVAE(64, 0)
+    model = CVAE(64, 4, hidden=(16, 8), latent_dim=3, likelihood="gaussian")
+    twin = build_model("CVAE", model.config)
+    twin.load_state_dict(model.state_dict())
+    x, y = torch.rand(2, 64), torch.tensor([3, 0])
+    torch.testing.assert_close(model.encode(x, y), twin.encode(x, y))
+    # The encoder reads [x, onehot(y)] and the decoder [z, onehot(y)]: n_classes more inputs than a VAE's.
+    vae = VAE(64, hidden=(16, 8), latent_dim=3)
+    assert model.body[0].in_features == vae.body[0].in_features + 4
+    assert model.decoder[0].in_features == vae.decoder[0].in_features + 4

@@ -6,7 +6,7 @@ Every loss and likelihood is per example and in nats.
 """
 __version__ = "0.1.0"
 
-from .models import VAE, Autoencoder, ConvVAE, build_model
+from .models import CVAE, VAE, Autoencoder, ConvVAE, build_model
 from .losses import (
     active_units,
     elbo,
@@ -19,7 +19,7 @@ from .losses import (
     reparameterized_gradient,
     score_function_gradient,
 )
-from .data import ImageData, load_dataset
+from .data import ImageData, gaussian_noise, load_dataset, masking_noise
 from .train import History, Trainer, TrainingDiverged, fit, pick_device
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .cache import cached_fit

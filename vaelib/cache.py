@@ -45,13 +45,21 @@ def fingerprint(data) -> dict | None:
     return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
 
 
+def _labels_fingerprint(data) -> dict | None:
+    """The fingerprint of the labels of an (images, labels) pair; None for anything else (which ``fit`` refuses for a
+    conditional model, before training)."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[1], (torch.Tensor, np.ndarray)):
+        return fingerprint(data[1])
+    return None
+
+
 def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=0, beta=1.0, binarize=None,
-              kl_warmup=0, free_bits=0.0) -> tuple[str, dict]:
+              kl_warmup=0, free_bits=0.0, corrupt=None) -> tuple[str, dict]:
     """The model cache key: sha256 of the model's class and config, the data, the fit arguments, vaelib's version and
     the trainer's (:data:`vaelib.train.TRAINER_VERSION`, so that models trained by an older trainer are not reused).
 
     The model's initial weights and the device are not part of it. Options left at their defaults (``kl_warmup``,
-    ``free_bits``)
+    ``free_bits``, ``corrupt``)
     are not in the key, so the entries stored before those options existed stay valid.
     Returns ``(hex digest, the keyed spec)``.
     """
@@ -62,6 +70,8 @@ def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=
         options["kl_warmup"] = float(kl_warmup)
     if free_bits:
         options["free_bits"] = float(free_bits)
+    if corrupt is not None:
+        options["corrupt"] = corruption_config(corrupt)
     spec = {
         "class_name": type(model).__name__,
         "config": _plain(model.config),
@@ -71,17 +81,37 @@ def cache_key(model, train, *, epochs, test=None, batch_size=128, lr=1e-3, seed=
         "vaelib_version": _version(),
         "trainer_version": _train.TRAINER_VERSION,
     }
+    if getattr(model, "conditional", False):  # a CVAE learns from the labels too
+        spec["train_labels"], spec["test_labels"] = _labels_fingerprint(train), _labels_fingerprint(test)
     blob = json.dumps(spec, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest(), spec
 
 
+def corruption_config(corrupt) -> dict:
+    """The stable description of a denoising corruption, for the cache key: its ``config``, a dict of plain values
+    (what ``vaelib.data.gaussian_noise`` and ``masking_noise`` carry). Anything else (a lambda, a function) cannot be
+    told apart from another with the same name, so it is refused (ValueError)."""
+    config = getattr(corrupt, "config", None)
+    try:
+        ok = isinstance(config, dict) and json.loads(json.dumps(config, sort_keys=True)) == config
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"cached_fit keys the model cache by everything that decides the result, and "
+                         f"corrupt={corrupt!r} has no stable description: use vaelib.data.gaussian_noise(sigma) or "
+                         f"vaelib.data.masking_noise(p), or give your function a `config` attribute, a dict of plain "
+                         f"values (numbers, strings) that identifies it; or train it with vaelib.fit")
+    return config
+
+
 def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, lr: float = 1e-3, device=None,
-               seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0,
+               seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
                binarize: str | None = None, cache_dir=None, verbose: bool = True) -> History:
     """``fit``, through the model cache: reuse a model trained earlier with the same key, else train and store it.
 
     The key (see :func:`cache_key`) covers the model's class and config, the training (and test) data, the fit
-    arguments and vaelib's version. On a hit the stored weights are loaded into ``model`` in place and the stored
+    arguments and vaelib's version; a ``corrupt`` function must carry a ``config`` (see :func:`corruption_config`).
+    On a hit the stored weights are loaded into ``model`` in place and the stored
     history is returned; no training happens. An entry that cannot be used (corrupt, unreadable, a folder, stored
     under another key) is reported in one line and retrained (and overwritten, where it can be); a cache folder
     that cannot be created or written is reported in one line, and the history of the training returned. Ctrl-C
@@ -89,7 +119,7 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
     else ``$VAELIB_CACHE``, else ``~/.cache/vaelib/models``.
     """
     key, spec = cache_key(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, seed=seed,
-                          beta=beta, binarize=binarize, kl_warmup=kl_warmup, free_bits=free_bits)
+                          beta=beta, binarize=binarize, kl_warmup=kl_warmup, free_bits=free_bits, corrupt=corrupt)
     name = type(unwrap(model)).__name__
     path = cache_root(cache_dir) / f"{name}-{key[:24]}.pt"
     store = True
@@ -121,8 +151,8 @@ def cached_fit(model, train, *, epochs: int, test=None, batch_size: int = 128, l
             print(f"vaelib: model cache entry unusable, training again: {reason}", file=sys.stderr)
     # Ctrl-C propagates from fit: nothing half-trained is stored.
     history = _train.fit(model, train, epochs=epochs, test=test, batch_size=batch_size, lr=lr, device=device,
-                         seed=seed, beta=beta, kl_warmup=kl_warmup, free_bits=free_bits, verbose=verbose,
-                         binarize=binarize)
+                         seed=seed, beta=beta, kl_warmup=kl_warmup, free_bits=free_bits, corrupt=corrupt,
+                         verbose=verbose, binarize=binarize)
     if store:
         try:
             save_checkpoint(path, model, None, history, extra={"cache_key": key, "cache_spec": spec})

@@ -67,3 +67,29 @@ def values(x: torch.Tensor, likelihood: str | None, name: str = "x") -> None:
     if likelihood == "bernoulli" and (lo < 0 or hi > 1):
         raise ValueError(f"{name}: a Bernoulli decoder needs pixel values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]"
                          f"{' (for 0-255 pixels divide by 255)' if hi > 1 and hi <= 255 else ''}")
+
+
+def labels(y, n_classes: int, batch: int, who: str) -> torch.Tensor:
+    """A conditional model's labels as float rows (batch, n_classes): class indices (batch,) of an integer dtype in
+    [0, n_classes) become one-hot rows; float rows (batch, n_classes) (one-hot, or class probabilities) pass as they
+    are. Anything else raises ValueError naming ``who``. Checking the range of indices reads them on the host."""
+    expected = f"class indices (B,) in [0, {n_classes}) or float rows (B, {n_classes})"
+    if y is None:
+        raise ValueError(f"{who} is conditional: it needs the labels y, {expected}; got none")
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(y)
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"{who}: the labels y must be a tensor, {expected}; got {type(y).__name__}")
+    if y.is_floating_point():
+        if tuple(y.shape) != (batch, n_classes):
+            raise ValueError(f"{who}: float labels must be rows of shape ({batch}, {n_classes}), one per example; "
+                             f"got shape {tuple(y.shape)}")
+        return y
+    if y.dtype == torch.bool or y.is_complex() or tuple(y.shape) != (batch,):
+        raise ValueError(f"{who}: the labels y must be {expected}, one per example (B = {batch}); got "
+                         f"{y.dtype} of shape {tuple(y.shape)}")
+    if batch:
+        lo, hi = (v.item() for v in torch.aminmax(y))
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(f"{who}: class labels must lie in [0, {n_classes}); got labels in [{lo}, {hi}]")
+    return torch.nn.functional.one_hot(y.long(), n_classes).float()

@@ -10,6 +10,8 @@ layout, ``ROOT/MNIST/raw/*.gz`` and ``ROOT/FashionMNIST/raw/*.gz``; with interne
 files there the first time. Every network access has a timeout (``VAELIB_DOWNLOAD_TIMEOUT`` seconds, default 60),
 and files on disk are checked before they are read (the ``.gz`` files against their published MD5 checksums, the
 extracted copies against their headers and sizes), so a damaged file is named instead of misread.
+
+``gaussian_noise`` and ``masking_noise`` corrupt a batch for a denoising autoencoder (``vaelib.fit(corrupt=...)``).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import socket
 from pathlib import Path
 
 import torch
+
+from . import checks
 
 DATASETS = ("mnist", "fashion-mnist", "digits")
 SPLITS = ("train", "test")
@@ -76,6 +80,65 @@ class ImageData(tuple):
     def __repr__(self) -> str:
         return (f"ImageData(images={tuple(self[0].shape)} {self[0].dtype}, labels={tuple(self[1].shape)}, "
                 f"binarize={self.binarize!r})")
+
+
+# ------------------------------------------------------------------------------ corruptions (denoising)
+
+
+class Corruption:
+    """A corruption of a batch for denoising: called on images (B, in_dim) in [0, 1], it returns corrupted images of
+    the same shape, drawing its noise from torch's global RNG (which ``vaelib.fit`` seeds every epoch).
+
+    ``config`` (a dict of plain values) and ``repr`` describe it, e.g. ``gaussian_noise(sigma=0.5)``: that is what
+    lets the model cache tell one denoising run from another. Made by :func:`gaussian_noise`, :func:`masking_noise`.
+    """
+
+    name = "corruption"
+
+    def __init__(self, **params):
+        self.params = params
+
+    @property
+    def config(self) -> dict:
+        return {"name": self.name, **self.params}
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _GaussianNoise(Corruption):
+    name = "gaussian_noise"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + self.params["sigma"] * torch.randn_like(x)).clamp_(0.0, 1.0)
+
+
+class _MaskingNoise(Corruption):
+    name = "masking_noise"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        keep = torch.rand_like(x) >= self.params["p"]
+        return x * keep.to(x.dtype)
+
+
+def gaussian_noise(sigma: float) -> Corruption:
+    """Additive Gaussian noise: x + sigma * eps with eps ~ N(0, I) per pixel, clamped to [0, 1] (a pixel value)."""
+    checks.nonnegative("sigma", sigma)
+    return _GaussianNoise(sigma=float(sigma))
+
+
+def masking_noise(p: float) -> Corruption:
+    """Masking noise (Vincent et al., 2008): each pixel independently set to 0 with probability ``p`` in [0, 1]."""
+    checks.nonnegative("p", p)
+    if p > 1:
+        raise ValueError(f"p must be a probability in [0, 1]; got {p!r}")
+    return _MaskingNoise(p=float(p))
+
+
+# ------------------------------------------------------------------------------ datasets
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

@@ -5,6 +5,10 @@ Notation: q(z|x) = N(mu, diag exp(logvar)) is the encoder, p(z) = N(0, I) the pr
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))  <=  log p(x)
     free bits (a training objective, per mini-batch): sum_j max(lambda, mean_batch KL_j) in place of the KL
     IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x);  ELBO = IWAE_1 <= IWAE_k <= log p(x)
+
+A conditional model (``CVAE``) takes class labels ``y`` everywhere: q(z|x,y), p(x|z,y), and the bounds are on
+log p(x|y). Pass them as ``y=`` (class indices (B,) or float rows (B, n_classes)); the functions refuse a CVAE
+without labels, and labels for a model that takes none.
 """
 from __future__ import annotations
 
@@ -29,6 +33,29 @@ def _data(model, x, name: str = "x") -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1)
     checks.values(flat, getattr(model, "likelihood", None), name)
     return flat
+
+
+def _labels(model, y, flat: torch.Tensor, what: str):
+    """The labels checked against the model, as float rows (B, n_classes) on the data's device (None for a model
+    that takes no labels): a conditional model needs them, any other refuses them (ValueError)."""
+    if getattr(model, "conditional", False):
+        try:
+            return model.condition(y, flat)
+        except ValueError as err:
+            raise ValueError(f"{what}: {err}") from None
+    if y is not None:
+        raise ValueError(f"{what}: a {type(model).__name__} is not conditional and takes no labels y (a CVAE does)")
+    return None
+
+
+def _encode(model, x: torch.Tensor, y):
+    """q's parameters (mu, logvar) given x, and the labels for a conditional model (y not None)."""
+    return model.encode(x) if y is None else model.encode(x, y)
+
+
+def _decode(model, z: torch.Tensor, y):
+    """The decoder's parameters given z, and the labels for a conditional model (y not None)."""
+    return model.decode(z) if y is None else model.decode(z, y)
 
 
 def _require_vae(model, what: str) -> None:
@@ -66,20 +93,35 @@ def _log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tens
     raise ValueError(f"unknown likelihood {model.likelihood!r}; expected 'bernoulli' or 'gaussian'")
 
 
-def reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """An autoencoder's loss: -log p(x | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats.
+def _target(model, flat: torch.Tensor, target) -> torch.Tensor:
+    """The images that the reconstruction is compared with: ``target`` (checked like the data, of the input's shape,
+    flattened) or, when None, the input ``flat`` itself."""
+    if target is None:
+        return flat
+    clean = _data(model, target, "target")
+    if clean.shape != flat.shape:
+        raise ValueError(f"target must hold the clean image of each input, shape {tuple(flat.shape)} once flattened; "
+                         f"got shape {tuple(target.shape)}")
+    return clean
+
+
+def reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """An autoencoder's loss: -log p(target | x_hat) = binary cross-entropy summed over pixels, shape (B,), in nats.
 
     ``model(x)`` must return the Bernoulli logits of x_hat (an Autoencoder; a VAE is refused: use ``elbo_terms``).
+    ``target``: the images the reconstruction is compared with, default ``x``; for a denoising autoencoder, ``x`` is
+    the corrupted input and ``target`` the clean images (same shape as ``x``).
     """
     if callable(getattr(model, "reparameterize", None)):
         raise TypeError(f"reconstruction_loss is an autoencoder's loss; got a {type(model).__name__}, whose forward "
                         f"returns (decoded, mu, logvar): use elbo or elbo_terms")
-    return _reconstruction_loss(model, _data(model, x))
+    flat = _data(model, x)
+    return _reconstruction_loss(model, flat, _target(model, flat, target))
 
 
-def _reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """reconstruction_loss without checks, for x already (B, in_dim)."""
-    return -_log_likelihood(model, model(x), x)
+def _reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """reconstruction_loss without checks, for x (and target) already (B, in_dim)."""
+    return -_log_likelihood(model, model(x), x if target is None else target)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
@@ -108,36 +150,52 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
     return torch.clamp(kl.mean(0), min=free_bits).sum()
 
 
-def elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False):
+def elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False, target: torch.Tensor | None = None,
+               y=None):
     """The ELBO's two terms per example: (E_q[log p(x|z)] (B,), KL(q(z|x) || p(z)) (B,)), in nats.
 
     The expectation is a Monte Carlo average over ``samples`` reparameterised draws z = mu + sigma * eps;
     the KL is exact (closed form); ``per_dim=True`` gives it per latent dimension, (B, latent_dim).
-    ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data.
+    ``x``: (B, in_dim) or (B, C, H, W), checked as ``fit`` checks its data. ``target``: the images whose
+    likelihood is taken, default ``x``; for a denoising VAE, q(z|x) sees the corrupted ``x`` and the first term is
+    E_q[log p(target|z)] with the clean ``target`` (same shape as ``x``). ``y``: a CVAE's labels (then the terms
+    are E_q[log p(x|z,y)] and KL(q(z|x,y) || p(z))).
     """
-    _require_vae(model, "elbo_terms")
+    return _checked_elbo_terms(model, x, samples, per_dim, target, y, "elbo_terms")
+
+
+def _checked_elbo_terms(model, x, samples, per_dim, target, y, what: str):
+    """elbo_terms after checking every input; ``what`` names the public function in the error messages."""
+    _require_vae(model, what)
     checks.positive("samples", samples, integer=True)
-    return _elbo_terms(model, _data(model, x), samples, per_dim=per_dim)
+    flat = _data(model, x)
+    return _elbo_terms(model, flat, samples, per_dim=per_dim, target=_target(model, flat, target),
+                       y=_labels(model, y, flat, what))
 
 
-def _elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False):
-    """elbo_terms without checks, for x already (B, in_dim) (the trainer's per-batch path)."""
-    mu, logvar = model.encode(x)
+def _elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False, target: torch.Tensor | None = None,
+                y: torch.Tensor | None = None):
+    """elbo_terms without checks, for x (and target) already (B, in_dim) and y None or float rows (B, n_classes)
+    (the trainer's per-batch path)."""
+    target = x if target is None else target
+    mu, logvar = _encode(model, x, y)
     log_px_z = 0.0
     for _ in range(samples):
-        log_px_z = log_px_z + _log_likelihood(model, model.decode(model.reparameterize(mu, logvar)), x)
+        log_px_z = log_px_z + _log_likelihood(model, _decode(model, model.reparameterize(mu, logvar), y), target)
     return log_px_z / samples, gaussian_kl(mu, logvar, per_dim=per_dim)
 
 
-def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0) -> torch.Tensor:
+def elbo(model, x: torch.Tensor, samples: int = 1, beta: float = 1.0,
+         target: torch.Tensor | None = None, y=None) -> torch.Tensor:
     """The evidence lower bound E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), per example (B,), in nats.
 
     ``beta = 1`` gives the ELBO proper (a lower bound on log p(x)); other values (finite, >= 0) give the beta-VAE
-    objective.
+    objective. ``target``: see :func:`elbo_terms` (a denoising VAE's clean images). ``y``: a CVAE's labels, class
+    indices (B,) or float rows (B, n_classes): then it is the bound on log p(x|y).
     """
     _require_vae(model, "elbo")
     checks.nonnegative("beta", beta)
-    log_px_z, kl = elbo_terms(model, x, samples)
+    log_px_z, kl = _checked_elbo_terms(model, x, samples, False, target, y, "elbo")
     return log_px_z - beta * kl
 
 
@@ -147,7 +205,7 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int = 20000) -> torch.Tensor:
+def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int = 20000, y=None) -> torch.Tensor:
     """The importance-weighted estimate of log p(x) (Burda et al., 2015), per example (B,), in nats.
 
         log p(x) ~= logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k,   z_i ~ q(z|x).
@@ -155,25 +213,28 @@ def iwae_log_likelihood(model, x: torch.Tensor, k: int = 5000, batch_size: int =
     Its expectation is a lower bound that tightens as k grows and reaches log p(x) as k -> infinity.
     At most ``batch_size`` decoder evaluations are held in memory at once, so k = 5000 over the whole MNIST
     test set runs in bounded memory; the k samples are combined with a running logsumexp.
+    ``y``: a CVAE's labels; then it estimates log p(x|y), with q(z|x,y) and p(x|z,y).
     """
     _require_vae(model, "iwae_log_likelihood")
     checks.positive("k", k, integer=True)
     checks.positive("batch_size", batch_size, integer=True)
     flat = _data(model, x)
+    labels = _labels(model, y, flat, "iwae_log_likelihood")
     n = flat.shape[0]
     out = torch.empty(n, device=flat.device, dtype=flat.dtype)
     rows = max(1, batch_size // k)            # examples per chunk when all k samples of a row fit
     per_row = min(k, batch_size)              # samples drawn at once for one example
     for start in range(0, n, rows):
         xb = flat[start:start + rows]
-        mu, logvar = model.encode(xb)
+        yb = labels[start:start + rows] if labels is not None else None
+        mu, logvar = _encode(model, xb, yb)
         b, d = mu.shape
         total = torch.full((b,), -math.inf, device=flat.device, dtype=flat.dtype)
         for done in range(0, k, per_row):
             m = min(per_row, k - done)
             eps = torch.randn(m, b, d, device=flat.device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps                        # (m, b, d)
-            decoded = model.decode(z.reshape(m * b, d))
+            decoded = _decode(model, z.reshape(m * b, d), yb.repeat(m, 1) if yb is not None else None)
             log_px_z = _log_likelihood(model, decoded, xb.repeat(m, 1)).reshape(m, b)
             log_pz = -0.5 * (LOG_2PI + z ** 2).sum(-1)
             log_qz = _log_normal(z, mu, logvar)
@@ -257,25 +318,28 @@ def score_function_gradient(f, mu, sigma, n: int, generator: torch.Generator | N
 
 
 @torch.no_grad()
-def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000):
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000, y=None):
     """Burda et al. (2015)'s active units: latent dimension j is active when A_j = Var_x(E_q[z_j | x]) > threshold.
 
     E_q[z_j | x] is the encoder mean mu_j(x); the variance is taken over the examples ``x`` (N >= 2, any shape the
     model accepts). Returns (count, A): the number of active dimensions and A, shape (latent_dim,).
+    ``y``: a CVAE's labels (then the means are those of q(z|x,y)).
     """
     checks.nonnegative("threshold", threshold)
     checks.positive("batch_size", batch_size, integer=True)
     flat = _data(model, x)
     if flat.shape[0] < 2:
         raise ValueError(f"active_units needs at least 2 examples to measure a variance; got {flat.shape[0]}")
-    mu = torch.cat([_posterior_mean(model, xb) for xb in flat.split(batch_size)])
+    labels = _labels(model, y, flat, "active_units")
+    label_batches = labels.split(batch_size) if labels is not None else [None] * len(flat.split(batch_size))
+    mu = torch.cat([_posterior_mean(model, xb, yb) for xb, yb in zip(flat.split(batch_size), label_batches)])
     activity = mu.var(0, unbiased=False)
     return int((activity > threshold).sum()), activity
 
 
-def _posterior_mean(model, x: torch.Tensor) -> torch.Tensor:
+def _posterior_mean(model, x: torch.Tensor, y=None) -> torch.Tensor:
     """mu(x) of an encoder that returns (mu, logvar); TypeError for one that returns codes (an Autoencoder)."""
-    out = model.encode(x)
+    out = _encode(model, x, y)
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
         raise TypeError(f"active_units needs a VAE, whose encode returns (mu, logvar); got a {type(model).__name__}, "
                         f"whose encode returns {type(out).__name__}")

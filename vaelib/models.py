@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -90,6 +91,9 @@ class Autoencoder(_Flatten):
 class _VAEBase(_Flatten):
     """What every VAE shares: the reparameterisation, sampling and the decoder likelihood's parameters."""
 
+    #: A conditional model's encode, decode and forward take class labels y as well (see :class:`CVAE`).
+    conditional = False
+
     def _init_likelihood(self, likelihood: str) -> None:
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
@@ -134,6 +138,9 @@ class VAE(_VAEBase):
     generative model p(x|z): Bernoulli with logits ``decode(z)``, or Gaussian with mean ``decode(z)``.
     """
 
+    #: Extra inputs of the encoder and of the decoder: 0 here; a CVAE's one-hot label, n_classes wide.
+    label_dim = 0
+
     def __init__(self, in_dim: int, hidden=(400,), latent_dim: int = 20, likelihood: str = "bernoulli",
                  image_shape=None):
         super().__init__()
@@ -142,16 +149,19 @@ class VAE(_VAEBase):
         self.image_shape = tuple(image_shape) if image_shape else _default_image_shape(self.in_dim)
         self.config = dict(in_dim=self.in_dim, hidden=hidden, latent_dim=self.latent_dim,
                            likelihood=likelihood, image_shape=list(self.image_shape))
-        self.body = _mlp([self.in_dim, *hidden])
-        last = hidden[-1] if hidden else self.in_dim
+        self.body = _mlp([self.in_dim + self.label_dim, *hidden])
+        last = hidden[-1] if hidden else self.in_dim + self.label_dim
         self.to_mu = nn.Linear(last, self.latent_dim)       # encoder head for the mean
         self.to_logvar = nn.Linear(last, self.latent_dim)   # encoder head for log sigma^2
-        self.decoder = _mlp([self.latent_dim, *hidden[::-1], self.in_dim])
+        self.decoder = _mlp([self.latent_dim + self.label_dim, *hidden[::-1], self.in_dim])
         self._init_likelihood(likelihood)
 
     def encode(self, x: torch.Tensor):
         """(B, in_dim) or (B, C, H, W) -> (mu, logvar), each (B, latent_dim)."""
-        h = self.flatten(x)
+        return self._encode_features(self.flatten(x))
+
+    def _encode_features(self, h: torch.Tensor):
+        """The encoder on its input features (B, in_dim + label_dim) -> (mu, logvar)."""
         if len(self.body):
             h = torch.relu(self.body(h))
         return self.to_mu(h), self.to_logvar(h)
@@ -160,6 +170,68 @@ class VAE(_VAEBase):
         """(B, latent_dim) -> the decoder distribution's parameters, (B, in_dim)."""
         self._check_z(z)
         return self.decoder(z)
+
+
+class CVAE(VAE):
+    """A conditional VAE: the MLP VAE given a class label y (Sohn, Lee and Yan, 2015; the generative model of
+    Kingma et al., 2014's M2 with y observed).
+
+    Recognition model q(z|x,y) = N(mu(x,y), diag exp(logvar(x,y))), the encoder reading [x, onehot(y)]; prior
+    p(z) = N(0, I), the same for every class; generative model p(x|z,y), the decoder reading [z, onehot(y)].
+    ELBO(x|y) = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z)) <= log p(x|y).
+
+    Labels ``y``: class indices (B,) of an integer dtype in [0, n_classes), as ``load_dataset`` returns them, or
+    float rows (B, n_classes): one-hot, or class probabilities (e.g. to decode a blend of two classes).
+    """
+
+    conditional = True
+
+    def __init__(self, in_dim: int, n_classes: int, hidden=(400,), latent_dim: int = 2,
+                 likelihood: str = "bernoulli", image_shape=None):
+        checks.positive("n_classes", n_classes, integer=True)
+        self.label_dim = int(n_classes)  # read by VAE.__init__: the one-hot label widens both networks' inputs
+        super().__init__(in_dim, hidden, latent_dim, likelihood, image_shape)
+        self.n_classes = self.label_dim
+        self.config = dict(in_dim=self.in_dim, n_classes=self.n_classes, hidden=list(hidden),
+                           latent_dim=self.latent_dim, likelihood=likelihood, image_shape=list(self.image_shape))
+
+    def condition(self, y, like: torch.Tensor) -> torch.Tensor:
+        """The labels as float rows (B, n_classes), on ``like``'s device and dtype, B being ``like``'s batch size.
+        Missing labels, labels of the wrong shape or outside [0, n_classes) raise ValueError."""
+        rows = checks.labels(y, self.n_classes, like.shape[0], type(self).__name__)
+        return rows.to(like.device, like.dtype)
+
+    def encode(self, x: torch.Tensor, y):
+        """q(z|x,y): x (B, in_dim) or (B, C, H, W) and labels y -> (mu, logvar), each (B, latent_dim)."""
+        flat = self.flatten(x)
+        return self._encode_features(torch.cat([flat, self.condition(y, flat)], dim=1))
+
+    def decode(self, z: torch.Tensor, y) -> torch.Tensor:
+        """p(x|z,y): z (B, latent_dim) and labels y -> the decoder distribution's parameters, (B, in_dim)."""
+        self._check_z(z)
+        return self.decoder(torch.cat([z, self.condition(y, z)], dim=1))
+
+    def forward(self, x: torch.Tensor, y):
+        """Returns (decoded, mu, logvar) for one sample z ~ q(z|x,y), as VAE's forward does."""
+        mu, logvar = self.encode(x, y)
+        return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, y, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw z ~ N(0, I) and return the decoder means given the labels, shape (n, *image_shape).
+
+        ``y``: one class (an int) for all n samples, or labels for each, (n,) or (n, n_classes)."""
+        device = device if device is not None else next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        if isinstance(y, (int, np.integer)) and not isinstance(y, bool):
+            y = torch.full((n,), int(y), dtype=torch.long, device=device)
+        return self.mean_image(self.decode(z, y))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y) -> torch.Tensor:
+        """Decoder mean at the posterior mean z = mu(x, y), shape (B, *image_shape)."""
+        mu, _ = self.encode(x, y)
+        return self.mean_image(self.decode(mu, y))
 
 
 class ConvVAE(_VAEBase):
@@ -205,7 +277,7 @@ class ConvVAE(_VAEBase):
         return self.decoder_conv(h).reshape(z.shape[0], self.in_dim)
 
 
-MODEL_CLASSES = {cls.__name__: cls for cls in (Autoencoder, VAE, ConvVAE)}
+MODEL_CLASSES = {cls.__name__: cls for cls in (Autoencoder, VAE, CVAE, ConvVAE)}
 
 
 def build_model(class_name: str, config: dict) -> nn.Module:

@@ -17,7 +17,11 @@ Autoencoder the reconstruction loss (binary cross-entropy summed over pixels). O
 optimised, never what is reported as the test loss:
 
 * ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
-* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016).
+* ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016);
+* ``corrupt``: the model sees corrupted training batches and is scored on reconstructing the clean ones (denoising).
+
+A conditional model (``CVAE``) trains on (images, labels) pairs: each batch's labels are sliced with the same
+permutation as its images and passed to the encoder and the decoder.
 """
 from __future__ import annotations
 
@@ -166,7 +170,8 @@ class Trainer:
     ``Trainer(model, ...).fit(train, epochs, test=None)`` trains in place and returns the :class:`History`;
     calling ``fit`` again continues training (the optimiser state and the history carry on).
 
-    model: a ``vaelib`` model (VAE, ConvVAE, Autoencoder); it is moved to ``device`` (default: :func:`pick_device`).
+    model: a ``vaelib`` model (VAE, CVAE, ConvVAE, Autoencoder); it is moved to ``device`` (default:
+        :func:`pick_device`). A conditional model (CVAE) needs (images, labels) pairs as training and test data.
     batch_size, lr: mini-batch size and Adam's learning rate.
     beta: the weight of the KL term (a VAE's negative ELBO for 1, the beta-VAE objective otherwise).
     kl_warmup: KL warm-up (Bowman et al., 2016), in epochs (a number >= 0, fractions allowed): the KL weight of
@@ -177,6 +182,10 @@ class Trainer:
         objective is ``mean_b recon_b + w * sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged
         over the batch and w the KL weight; a dimension below the floor gets no gradient from the KL.
         0 (default): ``mean_b (recon_b + w * KL_b)``.
+    corrupt: denoising (Vincent et al., 2008): a function applied to each training batch's input, (B, in_dim) ->
+        (B, in_dim), e.g. ``vaelib.data.masking_noise(0.3)``; the loss compares the reconstruction with the clean
+        batch. It draws its noise from torch's global RNG, which the trainer seeds every epoch, so runs stay
+        reproducible. Test losses are measured on clean inputs. None (default): no corruption.
     seed: seeds the batch order, the reparameterisation noise and dynamic binarization, epoch by epoch (each
         epoch's from the seed and the epoch's number alone, :func:`epoch_seeds`); runs on the CPU with the same
         seed are identical, however they are split into ``fit`` calls. The global RNG state is restored afterwards.
@@ -195,11 +204,10 @@ class Trainer:
     """
 
     def __init__(self, model, *, batch_size: int = 128, lr: float = 1e-3, device=None, seed: int = 0,
-                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
-                 checkpoint=None,
-                 binarize: str | None = None, amp: bool | torch.dtype | None = None,
-                 keep_data_on_host: bool | None = None, check_every: int = 50, eval_batch_size: int = 1000,
-                 overwrite: bool = False):
+                 beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
+                 verbose: bool = True, checkpoint=None, binarize: str | None = None,
+                 amp: bool | torch.dtype | None = None, keep_data_on_host: bool | None = None,
+                 check_every: int = 50, eval_batch_size: int = 1000, overwrite: bool = False):
         _positive("batch_size", batch_size, integer=True)
         _positive("lr", lr)
         _positive("check_every", check_every, integer=True)
@@ -209,6 +217,9 @@ class Trainer:
         checks.nonnegative("free_bits", free_bits)
         if binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}")
+        if corrupt is not None and not callable(corrupt):
+            raise TypeError(f"corrupt must be a function of a batch (B, in_dim) -> (B, in_dim), e.g. "
+                            f"vaelib.data.gaussian_noise(0.3); got {type(corrupt).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer; got {seed!r}")
         self.device = torch.device(device) if device is not None else pick_device()
@@ -217,12 +228,13 @@ class Trainer:
         cpu_notice(self.device)  # in Colab on a CPU runtime: one line on how to get a GPU
         self.model = model.to(self.device)
         self.vae = _is_vae(model)
+        self.conditional = bool(getattr(model, "conditional", False))
         for name, value in (("kl_warmup", kl_warmup), ("free_bits", free_bits)):
             if value and not self.vae:
                 raise ValueError(f"{name} changes a VAE's KL term; a {type(model).__name__} has none")
         self.batch_size, self.eval_batch_size, self.check_every = int(batch_size), int(eval_batch_size), int(check_every)
         self.lr, self.seed, self.beta, self.verbose = float(lr), int(seed), float(beta), verbose
-        self.kl_warmup, self.free_bits = float(kl_warmup), float(free_bits)
+        self.kl_warmup, self.free_bits, self.corrupt = float(kl_warmup), float(free_bits), corrupt
         self.checkpoint, self.binarize, self.overwrite = checkpoint, binarize, bool(overwrite)
         self.amp_dtype = _amp_dtype(self.device, amp)
         self.keep_data_on_host = keep_data_on_host
@@ -257,6 +269,18 @@ class Trainer:
         checks.values(x, getattr(self.model, "likelihood", "bernoulli"), name)  # once per dataset, not per batch
         return x
 
+    def prepare_labels(self, data, x: torch.Tensor, name: str = "train") -> torch.Tensor | None:
+        """A conditional model's labels of ``data`` (an (images, labels) pair) as float32 rows (N, n_classes) where
+        the prepared images ``x`` live; None for a model that takes no labels. Raises ValueError on bad labels."""
+        if not self.conditional:
+            return None
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ValueError(f"{name}: a {type(self.model).__name__} is conditional, so {name} must be an (images, "
+                             f"labels) pair, as load_dataset returns; got a {type(data).__name__}")
+        # One check of every label (it reads them on the host), so none is needed per batch.
+        rows = checks.labels(data[1], self.model.n_classes, x.shape[0], f"{name} labels")
+        return rows.to(x.device, torch.float32)
+
     def _to_device(self, xb: torch.Tensor) -> torch.Tensor:
         """A batch on the training device; from the host to a GPU through pinned memory, without blocking."""
         if xb.device == self.device:
@@ -277,13 +301,16 @@ class Trainer:
             return self.beta
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
-    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0):
+    def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None, labels=None):
         """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
-        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension."""
+        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension.
+        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``);
+        ``labels``: a conditional model's labels of the batch, float rows (B, n_classes)."""
+        # The unchecked losses: prepare and prepare_labels checked the data once.
         if not self.vae:
-            recon = losses._reconstruction_loss(self.model, xb)
+            recon = losses._reconstruction_loss(self.model, xb, target)
             return recon.sum(), recon, torch.zeros_like(recon)
-        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True)  # unchecked: prepare checked the data
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels)
         recon, kl = -log_px_z, kl_dims.sum(-1)
         if free_bits:
             # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
@@ -291,12 +318,14 @@ class Trainer:
         return (recon + kl_weight * kl).sum(), recon, kl
 
     # ---- one step, one epoch
-    def _step(self, xb: torch.Tensor, kl_weight: float | None = None) -> torch.Tensor:
-        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``); returns the
+    def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None,
+              labels: torch.Tensor | None = None) -> torch.Tensor:
+        """One optimiser step on a batch, with the KL term weighted by ``kl_weight`` (default ``beta``), the
+        reconstruction compared with ``target`` (default ``xb``), and a conditional model's ``labels``; returns the
         detached sums over the batch of (objective, recon, kl), shape (3,)."""
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits)
+            objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target, labels)
             sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
         mean = sums[0] / xb.shape[0]
@@ -309,16 +338,24 @@ class Trainer:
             self.optimizer.step()
         return sums.detach()
 
-    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1) -> list[float]:
-        """One pass over x (N, in_dim) in a random order, ``first_step`` being the run's number of its first optimiser
-        step (for the KL warm-up); returns the per-example means of (objective, recon, kl)."""
+    def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1,
+                     y: torch.Tensor | None = None) -> list[float]:
+        """One pass over x (N, in_dim) (and a conditional model's labels y, (N, n_classes)) in a random order,
+        ``first_step`` being the run's number of its first optimiser step (for the KL warm-up); returns the
+        per-example means of (objective, recon, kl)."""
         n, bs = x.shape[0], self.batch_size
         perm = torch.randperm(n, device=gen.device, generator=gen).to(x.device)
         total = torch.zeros(3, device=self.device)
         steps = math.ceil(n / bs)
         for i in range(steps):
-            xb = self._to_device(x.index_select(0, perm[i * bs:(i + 1) * bs]))
-            total += self._step(xb, self.kl_weight(first_step + i, steps))
+            rows = perm[i * bs:(i + 1) * bs]
+            xb = self._to_device(x.index_select(0, rows))
+            yb = self._to_device(y.index_select(0, rows)) if y is not None else None  # the same examples' labels
+            weight = self.kl_weight(first_step + i, steps)
+            if self.corrupt is None:
+                total += self._step(xb, weight, labels=yb)
+            else:  # denoising: the model sees the corrupted batch and reconstructs the clean one
+                total += self._step(self._corrupted(xb), weight, target=xb, labels=yb)
             bar.update(1)
             if (i + 1) % self.check_every == 0 or i + 1 == steps:
                 running = total[0].item() / min(n, (i + 1) * bs)  # the only host sync: every check_every steps
@@ -329,10 +366,18 @@ class Trainer:
             raise TrainingDiverged("the model's weights became NaN or infinite")
         return (total / n).tolist()
 
+    def _corrupted(self, xb: torch.Tensor) -> torch.Tensor:
+        """``corrupt(xb)``, refused unless it is a float tensor of xb's shape (a check of shapes only: no host sync)."""
+        out = self.corrupt(xb)
+        if not isinstance(out, torch.Tensor) or out.shape != xb.shape or not out.is_floating_point():
+            got = f"shape {tuple(out.shape)}, {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"corrupt must return a float tensor of its input's shape {tuple(xb.shape)}; got {got}")
+        return out
+
     @torch.no_grad()
-    def _evaluate(self, x: torch.Tensor) -> float:
-        """recon + beta * KL per example (nats) on prepared data, with fixed reparameterisation noise: the target
-        objective, without warm-up or free bits (the negative ELBO for beta = 1)."""
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
+        """recon + beta * KL per example (nats) on prepared data (and labels), with fixed reparameterisation noise:
+        the target objective, without warm-up, free bits or corruption (the negative ELBO for beta = 1)."""
         was_training = self.model.training
         self.model.eval()
         total = 0.0
@@ -341,14 +386,17 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 for i in range(0, x.shape[0], self.eval_batch_size):
                     xb = self._to_device(x[i:i + self.eval_batch_size])
-                    total += self._loss_terms(xb, self.beta)[0].float()
+                    yb = self._to_device(y[i:i + self.eval_batch_size]) if y is not None else None
+                    total += self._loss_terms(xb, self.beta, labels=yb)[0].float()
         self.model.train(was_training)
         return float(total) / x.shape[0]
 
     def evaluate(self, data) -> float:
         """``recon + beta * KL`` per example, in nats, on ``data`` (not binarized): the negative ELBO for beta = 1,
-        whatever the warm-up or free bits (for an Autoencoder, the reconstruction loss)."""
-        return self._evaluate(self.prepare(data, "data"))
+        whatever the warm-up, free bits or corruption (for an Autoencoder, the reconstruction loss). A conditional
+        model needs an (images, labels) pair."""
+        x = self.prepare(data, "data")
+        return self._evaluate(x, self.prepare_labels(data, x, "data"))
 
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
@@ -411,6 +459,8 @@ class Trainer:
             raise ValueError(f"binarize must be one of {BINARIZE}; got {mode!r}")
         x_train = self.prepare(train, "train")
         x_test = self.prepare(test, "test") if test is not None else None
+        y_train = self.prepare_labels(train, x_train, "train")
+        y_test = self.prepare_labels(test, x_test, "test") if test is not None else None
         if mode == "static":
             x_train = (x_train > STATIC_THRESHOLD).float()
         if x_test is not None and mode is not None:
@@ -438,9 +488,10 @@ class Trainer:
                     torch.manual_seed(noise_seed)
                     xe = self._binarize(x_train, gen) if mode == "dynamic" else x_train
                     # The run's optimiser steps are numbered from 1; an epoch has `steps` of them.
-                    loss, recon, kl = self._train_epoch(xe, gen, bar, first_step=(done + epoch) * steps + 1)
+                    loss, recon, kl = self._train_epoch(xe, gen, bar, first_step=(done + epoch) * steps + 1, y=y_train)
                     seconds = time.perf_counter() - start
-                    self._record(loss, recon, kl, seconds, x_test, self.kl_weight((done + epoch + 1) * steps, steps))
+                    test_loss = self._evaluate(x_test, y_test) if x_test is not None else None
+                    self._record(loss, recon, kl, seconds, test_loss, self.kl_weight((done + epoch + 1) * steps, steps))
                     good = self._snapshot()
                     if self.checkpoint is not None:
                         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.history)
@@ -463,10 +514,10 @@ class Trainer:
         bar.close()
         return self.history
 
-    def _record(self, loss: float, recon: float, kl: float, seconds: float, x_test, kl_weight: float) -> None:
+    def _record(self, loss: float, recon: float, kl: float, seconds: float, test_loss: float | None,
+                kl_weight: float) -> None:
         """Append an epoch to the history; ``kl_weight`` is the KL weight of its last step."""
         h = self.history
-        test_loss = self._evaluate(x_test) if x_test is not None else None
         if test_loss is not None:
             h.test_loss.append(test_loss)
         if self.vae:
@@ -478,9 +529,9 @@ class Trainer:
 
 
 def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, test=None, device=None,
-        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, verbose: bool = True,
-        checkpoint=None, binarize: str | None = None, resume: bool = False, overwrite: bool = False,
-        **trainer_options) -> History:
+        seed: int = 0, beta: float = 1.0, kl_warmup: float = 0, free_bits: float = 0.0, corrupt=None,
+        verbose: bool = True, checkpoint=None, binarize: str | None = None, resume: bool = False,
+        overwrite: bool = False, **trainer_options) -> History:
     """Train ``model`` in place for ``epochs`` epochs with Adam and return its :class:`History`.
 
     A VAE is trained on the negative ELBO (``beta`` weighs the KL term), an Autoencoder on reconstruction loss;
@@ -491,7 +542,10 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
         2016); ``History.beta`` records the weight at the end of each epoch.
     free_bits: a floor in nats per latent dimension (Kingma et al., 2016): the objective uses
         ``sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged over the mini-batch.
-    With either, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
+    corrupt: denoising: a function applied to each training batch, (B, in_dim) -> (B, in_dim), such as
+        ``vaelib.data.gaussian_noise(sigma)`` or ``vaelib.data.masking_noise(p)``; the loss compares the reconstruction
+        with the clean batch (an Autoencoder or a VAE). Test losses are on clean inputs.
+    With any of them, ``History.train_loss`` is the objective optimised, ``train_recon`` and ``train_kl`` the true terms
     (-E_q log p(x|z) and KL), and ``test_loss`` ``recon + beta * KL`` with the target ``beta`` and no floor (the
     negative ELBO for beta = 1, comparable across runs).
 
@@ -505,8 +559,8 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     raises KeyboardInterrupt, so a loop of ``fit`` calls stops.
     """
     trainer = Trainer(model, batch_size=batch_size, lr=lr, device=device, seed=seed, beta=beta, kl_warmup=kl_warmup,
-                      free_bits=free_bits, verbose=verbose, checkpoint=checkpoint, binarize=binarize,
-                      overwrite=overwrite, **trainer_options)
+                      free_bits=free_bits, corrupt=corrupt, verbose=verbose, checkpoint=checkpoint,
+                      binarize=binarize, overwrite=overwrite, **trainer_options)
     if not resume:
         return trainer.fit(train, epochs=epochs, test=test)
     _positive("epochs", epochs, integer=True)
