@@ -28,7 +28,7 @@ IDS = [p.stem for p in CHAPTERS]
 # A cell that draws a figure: matplotlib, or one of vaelib.plot's helpers.
 FIGURE_RE = re.compile(
     r"\bplt\.(?:subplots|figure|imshow|plot|show|scatter|hist|bar|contourf?)\b|\.imshow\(|\bshow_images\(|"
-    r"\bplot_history\(|\bplot_latent\(|\bmanifold_grid\("
+    r"\bplot_history\(|\bplot_latent\(|\bmanifold_grid\(|\bplot_activity\("
 )
 
 

@@ -1,4 +1,4 @@
-"""The aggregate posterior of a VAE and the split of its KL term (chapter 6).
+"""The aggregate posterior of a VAE and the split of its KL term (chapters 6 and 7).
 
 The encoder's Gaussians q(z|x_n) = N(mu_n, diag exp(logvar_n)), averaged over N data points, make the *aggregate
 posterior*, a mixture of N Gaussians,
@@ -14,6 +14,21 @@ z ~ q(z|x_n). :func:`aggregate_kl` returns the three numbers: the left side in c
 Carlo over z ~ q(z) (log q(z) by log-sum-exp over the mixture), and I_q as their difference. Since n takes N values,
 0 <= I_q <= log N: with N data points no estimate can exceed log N nats, whatever the model.
 
+The same mixture also measures how far the code's dimensions are from independent. Its *total correlation*
+(Watanabe, 1960) is the KL divergence from the product of its marginals q_j(z_j) = (1/N) sum_n q(z_j | x_n),
+
+    TC(q) = KL( q(z) || prod_j q_j(z_j) ) = E_{z ~ q(z)}[ log q(z) - sum_j log q_j(z_j) ]  >= 0,
+
+zero exactly when the dimensions of z are independent under q(z); Chen et al. (2018) use it to measure how
+"disentangled" a VAE's code is. :func:`total_correlation` computes log q(z) and every log q_j(z_j) exactly, as
+log-sum-exps over the N components (the full-dataset estimate), so its only randomness is the draws of z. With narrow
+posteriors in many dimensions a finite set of examples makes q(z) lumpy (N separate bumps), and its total correlation
+grows towards what the examples' identity reveals about z, even when the dimensions of the aggregate of the whole
+data distribution are independent: compare with the same codes shuffled across examples dimension by dimension
+(``shuffle=True``), which keeps every marginal and the lumpiness and destroys the dependence between dimensions.
+:func:`gaussian_total_correlation` is the closed form for a Gaussian, -1/2 log det R (R the correlation matrix);
+with :func:`aggregate_covariance` it measures only the linear dependence between the dimensions of q(z).
+
 Shapes: ``mu`` and ``logvar`` are (N, D), points ``z`` are (M, D). Everything is in nats, computed in float64.
 """
 from __future__ import annotations
@@ -23,6 +38,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import checks
 from .losses import gaussian_kl
 
 #: At most this many (point, component) pairs are held in memory at once (float64: 64 MiB).
@@ -30,14 +46,16 @@ PAIRS_PER_CHUNK = 2 ** 23
 
 
 def _params(mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:
-    """mu, logvar as float64 (N, D) tensors on the CPU; ValueError naming what was expected otherwise."""
+    """mu, logvar as float64 (N, D) tensors on the CPU; TypeError or ValueError naming what was expected otherwise."""
     mu, logvar = torch.as_tensor(mu), torch.as_tensor(logvar)
+    if not (mu.is_floating_point() and logvar.is_floating_point()):
+        raise TypeError(f"mu and logvar must be float tensors of shape (N, D); got {mu.dtype} and {logvar.dtype}")
     if mu.dim() != 2 or mu.shape[0] == 0 or mu.shape[1] == 0 or logvar.shape != mu.shape:
-        raise ValueError("mu and logvar must both have shape (N, D) with N, D >= 1 (one encoder Gaussian per data "
-                         f"point); got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError("mu and logvar must be float tensors of the same shape (N, D) with N, D >= 1 (one encoder "
+                         f"Gaussian per data point); got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     mu, logvar = mu.detach().to("cpu", torch.float64), logvar.detach().to("cpu", torch.float64)
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
-        raise ValueError("mu and logvar must be finite numbers")
+        raise ValueError("mu and logvar must be finite numbers (no NaN or inf)")
     return mu, logvar
 
 
@@ -62,10 +80,11 @@ def _log_mixture(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tor
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-def log_aggregate_posterior(z, mu, logvar) -> torch.Tensor:
+def log_aggregate_posterior(z, mu, logvar, marginals: bool = False) -> torch.Tensor:
     """log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n)), the aggregate posterior's log-density, in nats.
 
-    z: (M, D) points; mu, logvar: (N, D), the encoder's outputs for N data points. Returns (M,) float64.
+    z: (M, D) points; mu, logvar: (N, D), the encoder's outputs for N data points. Returns (M,) float64; with
+    ``marginals=True``, (M, D): log q_j(z_j) of each dimension's marginal mixture (1/N) sum_n N(z_j; mu_nj, ...).
     The sum over the mixture is a log-sum-exp, computed in chunks of points so that memory stays bounded.
     """
     mu, logvar = _params(mu, logvar)
@@ -76,6 +95,9 @@ def log_aggregate_posterior(z, mu, logvar) -> torch.Tensor:
     z = z.detach().to("cpu", torch.float64)
     if not torch.isfinite(z).all():
         raise ValueError("z must be finite numbers")
+    if marginals:  # each dimension's marginal is a 1-D mixture of the same N components
+        return torch.stack([_log_mixture(z[:, j:j + 1], mu[:, j:j + 1], logvar[:, j:j + 1])
+                            for j in range(z.shape[1])], dim=1)
     return _log_mixture(z, mu, logvar)
 
 
@@ -125,3 +147,54 @@ def aggregate_kl(mu, logvar, *, n_samples: int = 10_000, generator: torch.Genera
     se = ratio.std().item() / math.sqrt(n_samples)
     return KLDecomposition(average_kl=average, mutual_information=average - marginal, marginal_kl=marginal,
                            marginal_kl_se=se, log_n=math.log(len(mu)), n_samples=n_samples)
+
+
+def total_correlation(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1,
+                      generator: torch.Generator | None = None, shuffle: bool = False) -> torch.Tensor:
+    """Monte Carlo terms of the total correlation of the aggregate posterior q(z) = (1/N) sum_n q(z | x_n), in nats.
+
+    Draws ``samples`` points from each component q(z | x_n) (so N * samples draws from q(z), equally many from each
+    component) and returns, for each draw, log q(z) - sum_j log q_j(z_j), shape (N * samples,). Their mean is an
+    unbiased estimate of TC(q) (the densities are exact, see the module's docstring); their standard deviation over
+    sqrt(N * samples) is a (conservative) standard error.
+
+    mu, logvar: (N, D), the encoder's outputs for N examples. ``shuffle=True`` first permutes the rows of each
+    dimension independently (with ``generator``): the same marginals, the dependence between dimensions removed,
+    the baseline against which a finite N's lumpiness can be judged.
+    """
+    mu, logvar = _params(mu, logvar)
+    checks.positive("samples", samples, integer=True)
+    n, d = mu.shape
+    if shuffle:
+        idx = torch.stack([torch.randperm(n, generator=generator) for _ in range(d)], dim=1).to(mu.device)
+        mu, logvar = mu.gather(0, idx), logvar.gather(0, idx)
+    eps = torch.randn((samples, n, d), generator=generator, dtype=torch.float64).to(mu.device)
+    z = (mu + torch.exp(0.5 * logvar) * eps).reshape(samples * n, d)
+    joint = _log_mixture(z, mu, logvar)
+    product = log_aggregate_posterior(z, mu, logvar, marginals=True).sum(-1)
+    return joint - product
+
+
+def aggregate_covariance(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The exact covariance (D, D) of the mixture (1/N) sum_n N(mu_n, diag exp(logvar_n)), float64:
+    the covariance of the means over the N examples (divided by N) plus the diagonal of the mean variance."""
+    mu, logvar = _params(mu, logvar)
+    centred = mu - mu.mean(0)
+    return centred.T @ centred / mu.shape[0] + torch.diag(torch.exp(logvar).mean(0))
+
+
+def gaussian_total_correlation(cov: torch.Tensor) -> float:
+    """Total correlation of a Gaussian with covariance ``cov`` (D, D), in nats: -1/2 log det R, where
+    R = diag(cov)^(-1/2) cov diag(cov)^(-1/2) is its correlation matrix. Zero when ``cov`` is diagonal."""
+    if not isinstance(cov, torch.Tensor) or cov.dim() != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+        raise ValueError(f"cov must be a square (D, D) tensor; got "
+                         f"{tuple(cov.shape) if isinstance(cov, torch.Tensor) else type(cov).__name__}")
+    cov = cov.detach().double()
+    if not torch.isfinite(cov).all() or not torch.allclose(cov, cov.T):
+        raise ValueError("cov must be finite and symmetric")
+    scale = cov.diagonal().rsqrt()
+    corr = cov * scale[:, None] * scale[None, :]
+    chol, info = torch.linalg.cholesky_ex(corr)
+    if info != 0 or not torch.isfinite(scale).all():
+        raise ValueError("cov must be positive definite")
+    return float(-chol.diagonal().log().sum())

@@ -105,3 +105,30 @@ def manifold_grid(model, n: int = 15, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_activity(activities, labels, ax=None, threshold: float = 0.01, colors=None, title: str | None = None):
+    """Each model's latent units sorted by activity A_j = Var_x(mu_j(x)) (Burda et al., 2015), on a log axis, with
+    the threshold between active and inactive units as a dashed line.
+
+    activities: a sequence of 1-D tensors or arrays (latent_dim,), one per model; labels: one string per model (the
+    count of active units is appended). Activities below 1e-6 are drawn at 1e-6.
+    """
+    activities = [a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a) for a in activities]
+    if len(activities) != len(labels) or any(a.ndim != 1 or a.size == 0 for a in activities):
+        raise ValueError(f"expected one label per model and 1-D activities; got {len(labels)} labels and shapes "
+                         f"{[a.shape for a in activities]}")
+    ax = ax or plt.figure(figsize=(6, 4.2)).gca()
+    colors = colors if colors is not None else [None] * len(activities)
+    for a, label, colour in zip(activities, labels, colors):
+        ax.semilogy(np.arange(1, a.size + 1), np.sort(a)[::-1].clip(1e-6), "o-", ms=3, color=colour,
+                    label=f"{label} ({int((a > threshold).sum())} active)")
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set_xlabel("latent dimension, sorted by activity")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_ylabel("activity $A_j = \\mathrm{Var}_x(\\mu_j(x))$")
+    ax.legend(fontsize=7, ncol=2 if len(activities) > 3 else 1)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
