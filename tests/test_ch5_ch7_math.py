@@ -1,8 +1,9 @@
 """Chapters 5 and 7: the gradient estimators, active units, and the chapters' widgets.
 
 Oracles: analytic gradients of Gaussian expectations, Gauss-Hermite quadrature (exact for polynomials) for the
-estimators' variances, autograd through a large Monte Carlo average, constructed encoders with known activity,
-and the widgets' JavaScript run under Node against the Python numbers.
+estimators' variances, autograd through a large Monte Carlo average, autograd and perturbations of vaelib's Gaussian
+log-likelihood for the decoder's best variances, constructed encoders with known activity, and the widgets'
+JavaScript run under Node against the Python numbers.
 """
 from __future__ import annotations
 
@@ -148,6 +149,66 @@ def test_bad_gaussian_parameters_raise_value_error(bad, estimator):
 def test_f_with_the_wrong_output_shape_raises_value_error(estimator):
     with pytest.raises(ValueError, match="one value per sample"):
         estimator(lambda z: z, torch.zeros(2), torch.ones(2), 10)
+
+
+# ---------------------------------------------------------------- the Gaussian decoder's variances (chapter 5)
+def _gaussian_decoder_setup(seed=0):
+    """A small Gaussian VAE (double), grey images x (64, 12) and decoded means for fixed codes: the weights stay fixed."""
+    torch.manual_seed(seed)
+    model = vaelib.VAE(12, hidden=(8,), latent_dim=2, likelihood="gaussian").double()
+    x = torch.rand(64, 12, dtype=torch.float64)
+    x[:, 0] = 0.0                                                     # one pixel that never varies
+    with torch.no_grad():
+        decoded = model.decode(torch.randn(64, 2, dtype=torch.float64))
+    return model, x, decoded
+
+
+def _mean_log_likelihood(model, decoded, x, logvar):
+    with torch.no_grad():
+        model.decoder_logvar.copy_(logvar)
+    return log_likelihood(model, decoded, x).mean()
+
+
+def test_the_best_variance_of_each_pixel_is_its_mean_squared_error():
+    """Chapter 5, exercise 4(a): for fixed means, sigma_i^2 = E[(x_i - mu_i)^2] maximises the expected log-density."""
+    model, x, decoded = _gaussian_decoder_setup()
+    best = ((x - decoded) ** 2).mean(0).log()
+    value = _mean_log_likelihood(model, decoded, x, best)
+    (grad,) = torch.autograd.grad(value, model.decoder_logvar)
+    assert grad.abs().max() < 1e-12                                   # a stationary point, by autograd
+    for i in range(12):                                               # and a maximum in every coordinate
+        for step in (-0.3, 0.3):
+            moved = best.clone()
+            moved[i] += step
+            assert _mean_log_likelihood(model, decoded, x, moved) < value
+
+
+def test_the_best_shared_variance_is_the_average_and_per_pixel_variances_gain_half_the_log_ratio():
+    """Chapter 5, exercise 4(b): shared sigma^2 = mean_i e_i; per-pixel minus shared = 1/2 sum_i log(mean e / e_i)."""
+    model, x, decoded = _gaussian_decoder_setup(1)
+    e = ((x - decoded) ** 2).mean(0)
+    shared = e.mean().log().expand(12).clone()
+    value = _mean_log_likelihood(model, decoded, x, shared)
+    (grad,) = torch.autograd.grad(value, model.decoder_logvar)
+    assert abs(grad.sum().item()) < 1e-12                             # d/d(shared log-variance) = sum of the pixels'
+    for step in (-0.2, 0.2):
+        assert _mean_log_likelihood(model, decoded, x, shared + step) < value
+    gain = _mean_log_likelihood(model, decoded, x, e.log()) - value
+    assert gain.item() == pytest.approx(0.5 * torch.log(e.mean() / e).sum().item(), rel=1e-10)
+    assert gain.item() > 0
+
+
+def test_adam_moves_a_learned_decoder_log_variance_about_one_learning_rate_per_step():
+    """Chapter 5: from 0, vaelib.fit's Adam takes a Gaussian decoder's log-variances to about -lr * steps, no further."""
+    torch.manual_seed(0)
+    model = vaelib.VAE(16, hidden=(8,), latent_dim=2, likelihood="gaussian")
+    x = torch.rand(256, 16) * 0.2                                     # squared errors far below the initial variance 1
+    lr, epochs, batch = 1e-2, 5, 32
+    vaelib.fit(model, x, epochs=epochs, batch_size=batch, lr=lr, verbose=False)
+    reach = -lr * epochs * math.ceil(len(x) / batch)
+    logvar = model.decoder_logvar.detach()
+    assert logvar.min() >= 1.1 * reach, "Adam moved a log-variance farther than about one learning rate per step"
+    assert logvar.max() <= 0.8 * reach, "every log-variance should have fallen most of the way to the step budget's reach"
 
 
 # ---------------------------------------------------------------- active units (chapter 7)
