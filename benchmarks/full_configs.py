@@ -2,12 +2,16 @@
 
     python benchmarks/full_configs.py                         # every chapter; hours on a 2-core CPU
     python benchmarks/full_configs.py chapters/05-vae.ipynb   # one chapter
+    python benchmarks/full_configs.py --write-chapters        # only write the recorded times into the chapters
 
 Each chapter runs top to bottom with ``CONFIG = "full"`` in a fresh model cache (as in a fresh Colab runtime), so a
 chapter that reuses another's model trains it itself. Recorded per chapter, in ``benchmarks/full_configs.json``
 (merged with what is there): the wall time, the device, the float32 matrix-multiply rate measured before and after
 (a 2048^3 sgemm, best of 10), the sha256 of the chapter's parameters cell (``tests/test_full_configs.py`` checks
 that the chapter's stated T4 time was measured with the parameters the chapter has now) and the T4 estimate.
+Each chapter that a GPU is meant for then states the figures in a markdown cell right after its parameters cell (cell
+id ``full-config``, written by :func:`write_statements`, whose text :func:`statement` makes from the record;
+``tests/test_full_configs.py`` checks that the two agree).
 
 The T4 estimate scales the measured time by a FLOP ratio: seconds here x (sgemm GFLOP/s here / 8,141 GFLOP/s, the
 T4's float32 peak). It assumes the GPU runs the chapter at the same fraction of its peak as this CPU does. Small
@@ -59,6 +63,51 @@ def _timed(f) -> float:
     return time.perf_counter() - t
 
 
+#: The chapters whose full configuration is CPU-sized: they run it in the test suite and state no T4 time.
+CPU_SIZED = ("01-bayes-generative", "03-kl-divergence")
+STATEMENT_ID = "full-config"
+
+
+def statement(record: dict) -> str:
+    """The chapter's sentence about its full configuration, from its record in full_configs.json."""
+    minutes = record["seconds"] / 60
+    return (
+        f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
+        f"{minutes:.0f} min on a {record['machine'].split(',')[0]} CPU whose float32 matrix products reach "
+        f"{record['sgemm_gflops']:.0f} GFLOP/s (measured {record['measured_on']}, torch {record['torch']}). Scaled by "
+        f"the ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least "
+        f"{record['t4_minutes_estimate']:.1f} min on a T4**: a lower estimate, since models this small keep a GPU far "
+        f"below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures a "
+        f"real GPU). The quick configuration, which the book runs, takes a few minutes on a laptop."
+    )
+
+
+def write_statements(results: dict, root: Path = ROOT) -> list[str]:
+    """Put :func:`statement` of each recorded GPU-sized chapter into its ``full-config`` cell (created right after the
+    parameters cell when missing). Returns the names of the chapters whose notebook changed."""
+    sys.path.insert(0, str(ROOT))
+    from tools.strip_notebooks import dumps
+
+    changed = []
+    for path in sorted((root / "chapters").glob("*.ipynb")):
+        if path.stem in CPU_SIZED or path.stem not in results:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        text = statement(results[path.stem])
+        cell = next((c for c in nb.cells if c.get("id") == STATEMENT_ID), None)
+        if cell is None:
+            cell = nbformat.v4.new_markdown_cell(text)
+            cell.id = STATEMENT_ID
+            cell.metadata["slideshow"] = {"slide_type": "skip"}
+            nb.cells.insert(nb.cells.index(parameters_cell(nb)) + 1, cell)
+        elif cell.source == text:
+            continue
+        cell.source = text
+        path.write_text(dumps(nb), encoding="utf-8")
+        changed.append(path.stem)
+    return changed
+
+
 def run_full(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     cell = parameters_cell(nb)
@@ -77,9 +126,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--write-chapters", action="store_true",
+                        help="run nothing: write the recorded figures into the chapters' full-config cells")
     args = parser.parse_args(argv)
     chapters = [p.resolve() for p in args.chapters] or sorted((ROOT / "chapters").glob("*.ipynb"))
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if args.write_chapters:
+        print("updated:", ", ".join(write_statements(results)) or "nothing")
+        return 0
     for path in chapters:
         before = sgemm_gflops()
         print(f"{path.name}: running the full configuration ...", flush=True)
@@ -96,6 +150,7 @@ def main(argv=None) -> int:
         print(f"{path.name}: {seconds / 60:.1f} min here ({rate:.0f} GFLOP/s sgemm)"
               + (f"; T4 estimate {t4 / 60:.1f} min" if t4 is not None else ""), flush=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print("updated:", ", ".join(write_statements(results)) or "nothing")
     return 0
 
 

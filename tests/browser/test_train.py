@@ -86,3 +86,39 @@ def test_the_page_stays_responsive_while_training(open_page):
     print(f"\nframe intervals while training: median {gaps[len(gaps) // 2]:.0f} ms, longest {gaps[-1]:.0f} ms")
     assert gaps[len(gaps) // 2] < 200 and gaps[-1] < 1500, f"the page stalls while training: {gaps[-5:]}"
     assert not visit.problems(), "\n".join(visit.problems())
+
+
+def test_a_large_beta_pulls_the_kl_down_and_collapses_the_plane(open_page):
+    """The trade-off chapter 5 explains, live: train at beta = 1 until the digits separate, then move the beta slider
+    to its largest value (100) while training goes on: the KL term falls towards zero and the codes of the classes
+    fall together (their separation drops)."""
+    visit = open_page(PAGE)
+    page = visit.page
+    root = page.locator(ROOT)
+    root.scroll_into_view_if_needed()
+
+    def kl_and_separation():
+        return page.evaluate(f"""() => {{ const s = document.querySelector('{ROOT} [data-vaelib-kl]');
+            return [Number(s.getAttribute('data-vaelib-kl')), Number(s.getAttribute('data-vaelib-separation'))]; }}""")
+
+    root.get_by_role("button", name="Train").click()
+    start = time.monotonic()
+    while time.monotonic() - start < LIMIT_S and kl_and_separation()[1] < SEPARATED:
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(2000)
+    kl_before, sep_before = kl_and_separation()
+    assert sep_before >= SEPARATED and kl_before > 2, (kl_before, sep_before)
+    beta = root.locator("input[type=range]").first   # the first slider is beta, on a log10 scale
+    assert beta.get_attribute("max") == "2"
+    beta.evaluate("(el) => { el.value = el.max; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    seen = []
+    while time.monotonic() - start < 2 * LIMIT_S:
+        page.wait_for_timeout(500)
+        seen.append(kl_and_separation())
+        if seen[-1][0] < 0.25 * kl_before and seen[-1][1] < 0.5 * sep_before:
+            break
+    kl_after, sep_after = seen[-1]
+    print(f"\nbeta 1 -> 100: KL {kl_before:.2f} -> {kl_after:.2f} nats, separation {sep_before:.2f} -> {sep_after:.2f}")
+    assert kl_after < 0.25 * kl_before, f"the KL did not fall at beta = 100: {kl_before} -> {seen}"
+    assert sep_after < 0.5 * sep_before, f"the latent plane did not collapse at beta = 100: {sep_before} -> {seen}"
+    assert not visit.problems(), "\n".join(visit.problems())

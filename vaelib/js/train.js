@@ -405,7 +405,7 @@ export default {
     readouts.style.cssText = "display:flex;flex-wrap:wrap;align-items:baseline;gap:0.2rem 1rem";
     const lossBox = make("div", { class: "vaelib-train-loss", "data-vaelib-loss": "" });
     lossBox.style.cssText = "font-variant-numeric:tabular-nums;font-weight:bold";
-    const status = make("div", { class: "vaelib-train-status", "data-vaelib-separation": "" });
+    const status = make("div", { class: "vaelib-train-status", "data-vaelib-separation": "", "data-vaelib-kl": "" });
     status.style.cssText = "font-variant-numeric:tabular-nums;font-size:0.9rem";
     const announce = readoutBox("vaelib-train-announce", "font-size:0.9rem");
     readouts.append(lossBox, status, announce);
@@ -534,6 +534,7 @@ export default {
       lossBox.textContent = Number.isFinite(cur.negElbo)
         ? `\u2212ELBO ${cur.negElbo.toFixed(1)} nats per image` : "\u2212ELBO: not a number";
       status.setAttribute("data-vaelib-separation", sep.toFixed(4));
+      status.setAttribute("data-vaelib-kl", cur.kl.toFixed(4));
       const b = beta(), objective = b === 1 ? "" : `; minimised: reconstruction + \u03b2 \u00d7 KL = ` +
         `${(cur.recon + b * cur.kl).toFixed(1)}`;
       status.textContent = `reconstruction ${cur.recon.toFixed(1)} + KL ${cur.kl.toFixed(2)} nats${objective}; ` +
