@@ -103,7 +103,8 @@ def time_against_canonical(root: str, train, init, epochs: int, device: torch.de
     print(f"  canonical loop (float32)   {can:6.3f} s/epoch")
     print(f"  vaelib.fit (float32)       {fit:6.3f} s/epoch   {can / fit:5.2f}x the canonical loop")
     print(f"  vaelib.fit (mixed)         {mix:6.3f} s/epoch   {can / mix:5.2f}x the canonical loop")
-    check(fit < can, f"vaelib.fit is faster than the canonical loop on {device.type}")
+    if device.type == "cuda":   # on the CPU (--smoke) a few tiny batches time nothing worth checking
+        check(fit < can, f"vaelib.fit is faster than the canonical loop on {device.type}")
 
 
 def iwae_whole_test_set(model, test, k: int, device: torch.device) -> None:
