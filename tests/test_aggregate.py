@@ -4,7 +4,9 @@ total correlation of q(z).
 Oracles: torch.distributions' mixture density; closed-form Gaussian KLs where the mixture is one Gaussian (one
 component, or N equal components: I_q = 0); q(z|x_n) = p(z) for every n (everything is 0, exactly); well separated
 components (I_q = log N); and for a small 2-D mixture, KL(q(z) || p(z)) by quadrature on a fine grid. Total
-correlation: exact factorisation (zero draw by draw), quadrature, and the closed form of a Gaussian, -1/2 log det R.
+correlation: exact factorisation (zero draw by draw), quadrature (of the total correlation itself, and of the mutual
+informations in TC = sum_j I(n; z_j) - I(n; z)), separated narrow components (TC = (D - 1) log N, shuffled or not),
+and the closed form of a Gaussian, -1/2 log det R.
 """
 from __future__ import annotations
 
@@ -218,6 +220,43 @@ def test_shuffling_dimensions_removes_the_dependence():
     dependent = total_correlation(mu, logvar, generator=g).mean().item()
     shuffled = total_correlation(mu, logvar, generator=g, shuffle=True).mean().item()
     assert dependent > 0.3 and abs(shuffled) < 0.05
+
+
+def test_mixture_total_correlation_is_the_per_dimension_information_minus_the_joint():
+    # Chapter 7: for factorised components, TC of the mixture = sum_j I(n; z_j) - I(n; z), n the component's index.
+    # The mutual informations by quadrature, I(n; z) = (1/N) sum_n int q_n log(q_n / q), against vaelib's Monte Carlo.
+    mu = torch.tensor([[-1.0, -0.8], [0.3, 1.1], [1.4, -0.2]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, -0.6], [-0.9, 0.2], [-0.3, -1.0]], dtype=torch.float64)
+    comps = D.Normal(mu, torch.exp(0.5 * logvar))                                   # (3, 2) one-dimensional factors
+    grid = torch.linspace(-10, 10, 1601, dtype=torch.float64)
+    h = (grid[1] - grid[0]).item()
+
+    def info(log_qn):
+        """I(n; z) from the components' log densities on the grid points, (N, points); the grid's cell is h^d."""
+        log_q = torch.logsumexp(log_qn, 0) - math.log(len(log_qn))
+        return (log_qn.exp() * (log_qn - log_q)).sum().item() / len(log_qn)
+
+    per_dim = [info(comps.log_prob(grid[:, None, None])[:, :, j].T) * h for j in range(2)]
+    z1, z2 = torch.meshgrid(grid, grid, indexing="ij")
+    pts = torch.stack([z1.flatten(), z2.flatten()], 1)
+    joint = info(comps.log_prob(pts[:, None, :]).sum(-1).T) * h * h
+    identity = sum(per_dim) - joint
+    assert 0.05 < identity < 1.0 and joint < math.log(3)
+    terms = total_correlation(mu, logvar, samples=100_000, generator=torch.Generator().manual_seed(8))
+    se = terms.std().item() / math.sqrt(len(terms))
+    assert abs(terms.mean().item() - identity) < 4 * se + 1e-3 and se < 0.01
+
+
+def test_narrow_separated_components_give_lumpiness_not_dependence():
+    # N narrow components, each coordinate of each mean distinct: every z_j alone names the component, so
+    # I(n; z_j) = I(n; z) = log N and TC = (D - 1) log N, with the dimensions shuffled or not (chapter 7).
+    n, d = 8, 3
+    g = torch.Generator().manual_seed(9)
+    mu = torch.stack([torch.randperm(n, generator=g) for _ in range(d)], 1).double() * 3.0
+    logvar = torch.full((n, d), math.log(1e-4), dtype=torch.float64)
+    for shuffle in (False, True):
+        tc = total_correlation(mu, logvar, samples=200, generator=g, shuffle=shuffle).mean().item()
+        assert tc == pytest.approx((d - 1) * math.log(n), abs=1e-6)
 
 
 def test_gaussian_total_correlation_against_entropies():

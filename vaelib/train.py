@@ -16,7 +16,8 @@ Every loss is per example and in nats: a VAE minimises the negative ELBO, ``-E_q
 Autoencoder the reconstruction loss (binary cross-entropy summed over pixels). Options change the objective that is
 optimised, never what is reported as the test loss:
 
-* ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016);
+* ``kl_warmup``: the KL weight rises linearly from 0 to ``beta`` over that many epochs (Bowman et al., 2016;
+  Sønderby et al., 2016);
 * ``free_bits``: each latent dimension's batch-mean KL counts as at least that many nats (Kingma et al., 2016);
 * ``corrupt``: the model sees corrupted training batches and is scored on reconstructing the clean ones (denoising).
 
@@ -174,10 +175,11 @@ class Trainer:
         :func:`pick_device`). A conditional model (CVAE) needs (images, labels) pairs as training and test data.
     batch_size, lr: mini-batch size and Adam's learning rate.
     beta: the weight of the KL term (a VAE's negative ELBO for 1, the beta-VAE objective otherwise).
-    kl_warmup: KL warm-up (Bowman et al., 2016), in epochs (a number >= 0, fractions allowed): the KL weight of
-        optimiser step s (s = 1 for the run's first step) is ``beta * min(1, s / (kl_warmup * steps_per_epoch))``,
-        so it rises linearly from 0 and stays at ``beta`` after ``kl_warmup`` epochs; 0 (default): ``beta`` from
-        the start. A resumed run continues the schedule (s follows from the epochs completed).
+    kl_warmup: KL warm-up (Bowman et al., 2016; Sønderby et al., 2016), in epochs (>= 0, fractions allowed): the
+        KL weight of optimiser step s (s = 1 for the run's first step) is
+        ``beta * min(1, s / (kl_warmup * steps_per_epoch))``, so it rises linearly from 0 and stays at ``beta`` after
+        ``kl_warmup`` epochs; 0 (default): ``beta`` from the start. A resumed run continues the schedule (s follows
+        from the epochs completed).
     free_bits: free bits (Kingma et al., 2016), a floor in nats per latent dimension (>= 0): each mini-batch's
         objective is ``mean_b recon_b + w * sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged
         over the batch and w the KL weight; a dimension below the floor gets no gradient from the KL.
@@ -295,7 +297,8 @@ class Trainer:
     # ---- the objective
     def kl_weight(self, step: int, steps_per_epoch: int) -> float:
         """The KL term's weight at optimiser step ``step`` (1 = the run's first), with ``steps_per_epoch`` batches an
-        epoch: ``beta * min(1, step / (kl_warmup * steps_per_epoch))`` (Bowman et al., 2016); ``beta`` without warm-up.
+        epoch: ``beta * min(1, step / (kl_warmup * steps_per_epoch))`` (Bowman et al., 2016; Sønderby et al., 2016);
+        ``beta`` without warm-up.
         """
         if self.kl_warmup == 0:
             return self.beta
@@ -539,7 +542,7 @@ def fit(model, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, t
     what ``load_dataset`` returns. See :class:`Trainer` for the other arguments (``amp``, ``check_every``).
 
     kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta``, step by step (Bowman et al.,
-        2016); ``History.beta`` records the weight at the end of each epoch.
+        2016; Sønderby et al., 2016); ``History.beta`` records the weight at the end of each epoch.
     free_bits: a floor in nats per latent dimension (Kingma et al., 2016): the objective uses
         ``sum_j max(free_bits, KL_j)``, KL_j being dimension j's KL averaged over the mini-batch.
     corrupt: denoising: a function applied to each training batch, (B, in_dim) -> (B, in_dim), such as
