@@ -71,14 +71,16 @@ STATEMENT_ID = "full-config"
 def statement(record: dict) -> str:
     """The chapter's sentence about its full configuration, from its record in full_configs.json."""
     minutes = record["seconds"] / 60
+    threads = record.get("threads")
+    cores = "one core" if threads == 1 else f"{threads} cores" if threads else "the cores"
     return (
         f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
-        f"{minutes:.0f} min on a {record['machine'].split(',')[0]} CPU whose float32 matrix products reach "
-        f"{record['sgemm_gflops']:.0f} GFLOP/s (measured {record['measured_on']}, torch {record['torch']}). Scaled by "
+        f"{minutes:.0f} min on {cores} of an {record['machine'].split()[0]} CPU, whose float32 matrix products reach "
+        f"{record['sgemm_gflops']:.0f} GFLOP/s there (measured {record['measured_on']}, torch {record['torch']}). Scaled by "
         f"the ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least "
         f"{record['t4_minutes_estimate']:.1f} min on a T4**: a lower estimate, since models this small keep a GPU far "
         f"below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures a "
-        f"real GPU). The quick configuration, which the book runs, takes a few minutes on a laptop."
+        f"real GPU). The book itself runs the quick configuration."
     )
 
 
@@ -126,6 +128,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the chapters' kernels and the sgemm (default: torch's own choice); "
+                             "the T4 estimate scales by the rate measured with the same threads")
     parser.add_argument("--write-chapters", action="store_true",
                         help="run nothing: write the recorded figures into the chapters' full-config cells")
     args = parser.parse_args(argv)
@@ -134,6 +139,10 @@ def main(argv=None) -> int:
     if args.write_chapters:
         print("updated:", ", ".join(write_statements(results)) or "nothing")
         return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):   # the kernels inherit them
+            os.environ[var] = str(args.threads)
     for path in chapters:
         before = sgemm_gflops()
         print(f"{path.name}: running the full configuration ...", flush=True)
@@ -143,6 +152,7 @@ def main(argv=None) -> int:
         t4 = seconds * rate / T4_FP32_GFLOPS if device == "cpu" else None
         results[path.stem] = {
             "measured_on": str(date.today()), "machine": f"{platform.machine()} {os.cpu_count()} cores, {device}",
+            "threads": torch.get_num_threads(),
             "torch": torch.__version__, "seconds": round(seconds, 1), "sgemm_gflops": round(rate, 1),
             "t4_minutes_estimate": None if t4 is None else round(t4 / 60, 1),
             "parameters_sha256": parameters_digest(path),
