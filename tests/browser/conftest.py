@@ -11,10 +11,7 @@ Without a browser the session stops at once with one line saying how to install 
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from book.pdf import serve
 from tools.find_browser import ADVICE, CHROMIUM_ARGS, find_browser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,11 +72,6 @@ def pytest_collection_finish(session):
         pytest.exit(ADVICE, returncode=1)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the signature is the standard library's
-        pass
-
-
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """The built HTML book; FAILS (does not skip) when it is missing."""
@@ -94,11 +87,8 @@ def built_book() -> Path:
 @pytest.fixture(scope="session")
 def server(built_book: Path):
     """Serve the built book on 127.0.0.1 on a free port; yields the base URL (ending in '/')."""
-    handler = functools.partial(_QuietHandler, directory=str(built_book))
-    httpd = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{LOCAL_HOST}:{httpd.server_address[1]}/"
+    httpd, base = serve(built_book)
+    yield base
     httpd.shutdown()
     httpd.server_close()
 

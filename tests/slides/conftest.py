@@ -10,19 +10,13 @@ from pathlib import Path
 import pytest
 
 from book.pdf import serve
-from tools.find_browser import ADVICE, CHROMIUM_ARGS, find_browser
+# The browser and the one-line stop when there is none: the same as the browser tests'.
+from tests.browser.conftest import browser, pytest_collection_finish  # noqa: F401 - fixtures and a hook for pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SLIDES = REPO / "_build" / "slides"
 PDF = REPO / "_build" / "pdf" / "book.pdf"
 HTML = REPO / "_build" / "html"
-CHROMIUM = find_browser()
-
-
-def pytest_collection_finish(session):
-    """No browser: one line and stop, instead of an error in every test."""
-    if CHROMIUM is None and session.items:
-        pytest.exit(ADVICE, returncode=1)
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +29,6 @@ def slides_server():
     yield base
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")
