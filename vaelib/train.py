@@ -25,7 +25,9 @@ permutation as its images and passed to the encoder and the decoder.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
 import hashlib
 import math
 import sys
@@ -60,6 +62,50 @@ def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
     """
     digest = hashlib.sha256(f"vaelib epoch seeds {int(seed)} {int(epoch)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1, int.from_bytes(digest[8:16], "little") >> 1
+
+
+def _set_flush_denormal(on: bool) -> None:
+    """``torch.set_flush_denormal(on)`` in this thread and in every thread of torch's OpenMP pool.
+
+    ``torch.set_flush_denormal`` sets the flags of the calling thread only, while torch's matrix products and
+    element-wise kernels (fused Adam's included) also run on the pool's worker threads; so it is run once on each of
+    them as well, through the OpenMP runtime's own entry point ``GOMP_parallel`` (libgomp on Linux; LLVM's libomp
+    provides it too). Where there is no such runtime, only this thread is set.
+    """
+    torch.set_flush_denormal(on)
+    if not torch.backends.openmp.is_available():
+        return
+    try:  # void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags)
+        parallel = ctypes.CDLL(None).GOMP_parallel
+    except (AttributeError, OSError):
+        return
+    each_thread = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(on))
+    parallel.argtypes = [type(each_thread), ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+    parallel.restype = None
+    parallel(each_thread, None, torch.get_num_threads(), 0)
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device):
+    """Inside the block, on the CPU, float32 numbers below 1.2e-38 (denormals) count as zero, in every thread.
+
+    Why: Adam keeps a running mean of each weight's gradient, multiplied by 0.9 every step. A weight whose gradient is
+    exactly 0 for hundreds of steps in a row (in the first layer, the weights of the pixels at MNIST's border, almost
+    always black) sees that mean decay into the denormal range, where x86 CPUs compute up to a hundred times more
+    slowly. On MNIST (784-400-20, batch 128) about 90,000 of Adam's numbers are denormal from the second epoch on,
+    and its step takes 3 times as long (2.2 ms against 0.7 ms on one thread of an Intel Xeon). Flushing them
+    changes only numbers below 1.2e-38 (a weight moves by less than 1e-35 for them, far below its float32
+    resolution), which is why TensorFlow flushes them by default. The previous setting is restored on leaving.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    was_on = torch.tensor(1e-39).mul(1.0).item() == 0.0  # a denormal that does not survive: flushing is on
+    _set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        _set_flush_denormal(was_on)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -479,7 +525,7 @@ class Trainer:
         epoch = 0
         self.model.train()
         try:
-            with torch.random.fork_rng(devices=self._rng_devices()):
+            with torch.random.fork_rng(devices=self._rng_devices()), flush_denormals(self.device):
                 for epoch in range(epochs):
                     bar.set_description(f"epoch {done + epoch + 1}/{done + epochs}")
                     start = time.perf_counter()
