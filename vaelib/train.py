@@ -4,9 +4,13 @@ How the trainer stays fast, on a laptop CPU as on a GPU:
 
 * the whole dataset is validated and moved to the device once, flattened to ``(N, in_dim)``; every epoch draws one
   random permutation on the device and batches are sliced out of memory (no DataLoader, no per-sample transforms);
-* the per-batch losses are summed on the device; the host reads them only every ``check_every`` steps (to update
-  the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
+* a step computes batch sums only (the cross-entropy reduced in its own kernel) and backpropagates from the
+  objective alone; the sums are added up on the device, and the host reads them only every ``check_every`` steps
+  (to update the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
 * Adam runs its fused (or multi-tensor) kernel, gradients are reset with ``set_to_none``;
+* on the CPU, denormal numbers (below 1.2e-38, into which Adam's running means of rarely used weights decay) are
+  flushed to zero in every thread while ``fit`` trains: x86 CPUs compute with them up to a hundred times more slowly
+  (see :func:`flush_denormals`);
 * on CUDA the forward pass runs under autocast (bfloat16 where the GPU supports it natively, else float16 with
   a gradient scaler); on the CPU everything stays float32 (``amp=torch.bfloat16`` forces autocast there, which the
   tests use to run the GPU's code path on the CPU);
