@@ -21,9 +21,13 @@ costs 2*i*o FLOPs per example forward, 2*i*o for its weight gradient and 2*i*o f
 first layer, whose input needs no gradient. For 784-400-(20, 20)-400-784 that is 3.28 MFLOP per example, 196.8
 GFLOP per epoch of 60,000 images. Element-wise work (activations, losses, Adam) is not counted.
 
-Run: ``make bench`` or ``python benchmarks/bench_fit.py [--epochs 3] [--root DIR] [--breakdown]``
-(root default: $VAELIB_DATA). Timings are only meaningful on an otherwise idle machine: with two OpenMP threads on
-two cores, any other busy process slows both loops many times over.
+Run: ``make bench`` or ``python benchmarks/bench_fit.py [--epochs 3] [--root DIR] [--breakdown] [--bounds]``
+(root default: $VAELIB_DATA). ``--bounds`` also times, at the benchmark's shapes, what no trainer can avoid: the
+step's matrix products alone, Adam's update alone, and the fixed cost of one step (the same step on a tiny model),
+and prints the share of the peak that an epoch could reach with nothing else.
+
+Timings are only meaningful on an otherwise idle machine: with two OpenMP threads on two cores, any other busy
+process slows both loops many times over.
 """
 from __future__ import annotations
 
@@ -156,6 +160,73 @@ class Canonical:
         return time.perf_counter() - t, train_loss / len(self.dataset)
 
 
+def _best_seconds(f, repeats: int, rounds: int = 7) -> float:
+    """Best of ``rounds`` timings of ``repeats`` calls of f, per call."""
+    for _ in range(10):
+        f()
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            f()
+        best = min(best, (time.perf_counter() - t) / repeats)
+    return best
+
+
+def step_products(batch: int = 128) -> tuple[float, int]:
+    """Seconds and FLOPs of the matrix products of one training step, at their shapes and in the layouts autograd
+    uses (forward addmm with the weight transposed; input and weight gradients), on random data."""
+    g = torch.Generator().manual_seed(0)
+    calls = []
+    for layer, (i, o) in enumerate(LAYERS):
+        x, w, b = torch.rand(batch, i, generator=g), torch.randn(o, i, generator=g), torch.randn(o, generator=g)
+        grad = torch.randn(batch, o, generator=g)
+        calls.append(lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()))   # forward
+        calls.append(lambda grad=grad, x=x: grad.t() @ x)               # weight gradient
+        if layer > 0:                                                    # input gradient (not for the data)
+            calls.append(lambda grad=grad, w=w: grad @ w)
+    seconds = _best_seconds(lambda: [c() for c in calls], repeats=50)
+    return seconds, flops_per_example() * batch
+
+
+def adam_update() -> float:
+    """Seconds of one fused Adam update of the benchmark model's 636,000 parameters (the trainer's optimiser)."""
+    model = vaelib.VAE(784, hidden=(400,), latent_dim=20)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-3
+    return _best_seconds(optimizer.step, repeats=50)
+
+
+def step_overhead() -> float:
+    """Seconds of one training step of the trainer on a tiny VAE (8-8-2, batch 4): the same operations, autograd
+    nodes and optimiser calls as the benchmark's step, with next to no arithmetic: its fixed cost."""
+    torch.manual_seed(0)
+    trainer = vaelib.Trainer(vaelib.VAE(8, hidden=(8,), latent_dim=2), device="cpu", verbose=False)
+    x = torch.rand(4, 8)
+    return _best_seconds(lambda: trainer._step(x, 1.0), repeats=200)
+
+
+def print_bounds(peak: float, fit_seconds: float) -> None:
+    """What an epoch of the benchmark costs at the least, part by part, and the share of the peak it allows."""
+    steps = -(-60000 // 128)
+    mm_s, mm_flops = step_products()
+    adam_s, fixed_s = adam_update(), step_overhead()
+    per_epoch = flops_per_example() * 60000 / 1e9
+    print(f"\nbounds at these shapes (per epoch of {steps} steps; peak {peak:.0f} GFLOP/s):")
+    print(f"  matrix products alone  {mm_s * steps:5.2f} s  ({mm_flops / mm_s / 1e9:.0f} GFLOP/s, "
+          f"{100 * mm_flops / mm_s / 1e9 / peak:.0f} % of peak)")
+    print(f"  fused Adam alone       {adam_s * steps:5.2f} s")
+    print(f"  fixed cost of a step   {fixed_s * steps:5.2f} s  (the same step on a tiny model: Python, dispatch, "
+          f"autograd, optimiser bookkeeping)")
+    for label, seconds in [("products alone", mm_s), ("products + Adam", mm_s + adam_s),
+                           ("products + Adam + fixed cost", mm_s + adam_s + fixed_s)]:
+        print(f"  an epoch of {label:29s} {seconds * steps:5.2f} s -> at most "
+              f"{100 * per_epoch / (seconds * steps) / peak:3.0f} % of peak")
+    print(f"  vaelib.fit measured                      {fit_seconds:5.2f} s -> "
+          f"{100 * per_epoch / fit_seconds / peak:3.0f} % of peak")
+
+
 def dataloader_pass(root: str) -> float:
     """Seconds for one epoch of the canonical DataLoader with nothing else: its data-loading cost."""
     from torchvision import datasets, transforms
@@ -174,6 +245,9 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="data folder in torchvision layout (default: $VAELIB_DATA)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time one pass of the canonical DataLoader alone (no model): its data-loading share")
+    parser.add_argument("--bounds", action="store_true",
+                        help="also time the step's matrix products alone, Adam alone and a step's fixed cost: the "
+                             "least an epoch can take at these shapes")
     args = parser.parse_args()
     root = str(data_root(args.root))
     os.environ["VAELIB_DATA"] = root
@@ -229,6 +303,8 @@ def main() -> None:
         loading = dataloader_pass(root)
         print(f"canonical breakdown: DataLoader + ToTensor alone {loading:.2f} s/epoch, "
               f"the rest (model, loss, Adam, loss.item()) {can_mean - loading:.2f} s/epoch")
+    if args.bounds:
+        print_bounds(peak, fit_mean)
     share = 100 * (per_epoch / fit_mean) / peak
     print(f"target (issue 11) at equal test loss (within 1 nat): "
           f">= 2.8x the canonical loop {'met' if ratio >= 2.8 else 'NOT met'} ({ratio:.2f}x), "

@@ -6,7 +6,7 @@ import torch
 import vaelib
 from vaelib import losses
 from vaelib.data import load_dataset
-from vaelib.train import History, Trainer, TrainingDiverged, fit, pick_device
+from vaelib.train import History, Trainer, TrainingDiverged, _set_flush_denormal, fit, pick_device
 
 STEPS_PER_EPOCH = 12  # 1500 digits / batch 128, rounded up
 
@@ -429,6 +429,34 @@ def test_pick_device(monkeypatch):
     assert pick_device() == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device() == torch.device("cuda")
+
+
+def test_denormals_are_flushed_in_every_thread_while_fit_trains_and_only_then(digits, monkeypatch):
+    """Adam's running means decay into denormal numbers, which x86 CPUs compute with slowly: fit flushes them to zero
+    in the main thread and in torch's worker threads while it trains, and restores the previous setting after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))            # so that the product below is split across threads
+    tiny = torch.full((1 << 20,), 1e-39)              # float32 denormals
+    survivors = lambda: int((tiny * 1.5 != 0).sum())  # noqa: E731
+    seen = []
+    original = Trainer._train_epoch
+
+    def spy(self, *args, **kwargs):
+        seen.append(survivors())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", spy)
+    try:
+        assert survivors() == tiny.numel()
+        fit(small_vae(), digits[0], epochs=2, verbose=False)
+        assert seen == [0, 0]                         # no thread kept a denormal
+        assert survivors() == tiny.numel()            # off again, as before
+        _set_flush_denormal(True)                     # flushing already on: fit leaves it on
+        fit(small_vae(), digits[0], epochs=1, verbose=False)
+        assert survivors() == 0
+    finally:
+        _set_flush_denormal(False)
+        torch.set_num_threads(threads)
 
 
 def test_history_dict_round_trip():

@@ -83,13 +83,22 @@ def log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tenso
     return _log_likelihood(model, decoded, flat)
 
 
-def _log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log_likelihood without checks: x already (B, in_dim) like decoded (the trainer's per-batch path)."""
+def _log_likelihood(model, decoded: torch.Tensor, x: torch.Tensor, batch_sum: bool = False) -> torch.Tensor:
+    """log_likelihood without checks: x already (B, in_dim) like decoded (the trainer's per-batch path).
+
+    ``batch_sum=True``: summed over the batch too, a scalar: all that a training step needs. The binary cross-entropy
+    then reduces inside its own kernel, and its backward multiplies by one number instead of a (B, in_dim) expansion
+    of the per-example gradients; the gradient is the same, bit for bit. (The Gaussian's per-example sums are kept:
+    summed in one go, its gradient would change in the last bits.)
+    """
     if model.likelihood == "bernoulli":
+        if batch_sum:
+            return -F.binary_cross_entropy_with_logits(decoded, x, reduction="sum")
         return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)
     if model.likelihood == "gaussian":
         logvar = model.decoder_logvar
-        return -0.5 * (LOG_2PI + logvar + (x - decoded) ** 2 * torch.exp(-logvar)).sum(-1)
+        per_example = -0.5 * (LOG_2PI + logvar + (x - decoded) ** 2 * torch.exp(-logvar)).sum(-1)
+        return per_example.sum() if batch_sum else per_example
     raise ValueError(f"unknown likelihood {model.likelihood!r}; expected 'bernoulli' or 'gaussian'")
 
 
@@ -119,9 +128,11 @@ def reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = No
     return _reconstruction_loss(model, flat, _target(model, flat, target))
 
 
-def _reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-    """reconstruction_loss without checks, for x (and target) already (B, in_dim)."""
-    return -_log_likelihood(model, model(x), x if target is None else target)
+def _reconstruction_loss(model, x: torch.Tensor, target: torch.Tensor | None = None,
+                         batch_sum: bool = False) -> torch.Tensor:
+    """reconstruction_loss without checks, for x (and target) already (B, in_dim); ``batch_sum=True``: summed over
+    the batch (a scalar)."""
+    return -_log_likelihood(model, model(x), x if target is None else target, batch_sum)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, per_dim: bool = False) -> torch.Tensor:
@@ -174,14 +185,16 @@ def _checked_elbo_terms(model, x, samples, per_dim, target, y, what: str):
 
 
 def _elbo_terms(model, x: torch.Tensor, samples: int = 1, per_dim: bool = False, target: torch.Tensor | None = None,
-                y: torch.Tensor | None = None):
+                y: torch.Tensor | None = None, batch_sum: bool = False):
     """elbo_terms without checks, for x (and target) already (B, in_dim) and y None or float rows (B, n_classes)
-    (the trainer's per-batch path)."""
+    (the trainer's per-batch path). ``batch_sum=True``: the first term summed over the batch (a scalar); the KL
+    stays per example (or per dimension)."""
     target = x if target is None else target
     mu, logvar = _encode(model, x, y)
     log_px_z = 0.0
     for _ in range(samples):
-        log_px_z = log_px_z + _log_likelihood(model, _decode(model, model.reparameterize(mu, logvar), y), target)
+        decoded = _decode(model, model.reparameterize(mu, logvar), y)
+        log_px_z = log_px_z + _log_likelihood(model, decoded, target, batch_sum)
     return log_px_z / samples, gaussian_kl(mu, logvar, per_dim=per_dim)
 
 

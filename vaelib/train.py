@@ -4,9 +4,13 @@ How the trainer stays fast, on a laptop CPU as on a GPU:
 
 * the whole dataset is validated and moved to the device once, flattened to ``(N, in_dim)``; every epoch draws one
   random permutation on the device and batches are sliced out of memory (no DataLoader, no per-sample transforms);
-* the per-batch losses are summed on the device; the host reads them only every ``check_every`` steps (to update
-  the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
+* a step computes batch sums only (the cross-entropy reduced in its own kernel) and backpropagates from the
+  objective alone; the sums are added up on the device, and the host reads them only every ``check_every`` steps
+  (to update the progress bar and to stop on a NaN/inf loss) and once at the end of the epoch;
 * Adam runs its fused (or multi-tensor) kernel, gradients are reset with ``set_to_none``;
+* on the CPU, denormal numbers (below 1.2e-38, into which Adam's running means of rarely used weights decay) are
+  flushed to zero in every thread while ``fit`` trains: x86 CPUs compute with them up to a hundred times more slowly
+  (see :func:`flush_denormals`);
 * on CUDA the forward pass runs under autocast (bfloat16 where the GPU supports it natively, else float16 with
   a gradient scaler); on the CPU everything stays float32 (``amp=torch.bfloat16`` forces autocast there, which the
   tests use to run the GPU's code path on the CPU);
@@ -26,7 +30,9 @@ permutation as its images and passed to the encoder and the decoder.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
 import hashlib
 import math
 import sys
@@ -61,6 +67,50 @@ def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
     """
     digest = hashlib.sha256(f"vaelib epoch seeds {int(seed)} {int(epoch)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1, int.from_bytes(digest[8:16], "little") >> 1
+
+
+def _set_flush_denormal(on: bool) -> None:
+    """``torch.set_flush_denormal(on)`` in this thread and in every thread of torch's OpenMP pool.
+
+    ``torch.set_flush_denormal`` sets the flags of the calling thread only, while torch's matrix products and
+    element-wise kernels (fused Adam's included) also run on the pool's worker threads; so it is run once on each of
+    them as well, through the OpenMP runtime's own entry point ``GOMP_parallel`` (libgomp on Linux; LLVM's libomp
+    provides it too). Where there is no such runtime, only this thread is set.
+    """
+    torch.set_flush_denormal(on)
+    if not torch.backends.openmp.is_available():
+        return
+    try:  # void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags)
+        parallel = ctypes.CDLL(None).GOMP_parallel
+    except (AttributeError, OSError):
+        return
+    each_thread = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(on))
+    parallel.argtypes = [type(each_thread), ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+    parallel.restype = None
+    parallel(each_thread, None, torch.get_num_threads(), 0)
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device):
+    """Inside the block, on the CPU, float32 numbers below 1.2e-38 (denormals) count as zero, in every thread.
+
+    Why: Adam keeps a running mean of each weight's gradient, multiplied by 0.9 every step. A weight whose gradient is
+    exactly 0 for hundreds of steps in a row (in the first layer, the weights of the pixels at MNIST's border, almost
+    always black) sees that mean decay into the denormal range, where x86 CPUs compute up to a hundred times more
+    slowly. On MNIST (784-400-20, batch 128) about 90,000 of Adam's numbers are denormal from the second epoch on,
+    and its step takes 3 times as long (2.2 ms against 0.7 ms on one thread of an Intel Xeon). Flushing them
+    changes only numbers below 1.2e-38 (a weight moves by less than 1e-35 for them, far below its float32
+    resolution), which is why TensorFlow flushes them by default. The previous setting is restored on leaving.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    was_on = torch.tensor(1e-39).mul(1.0).item() == 0.0  # a denormal that does not survive: flushing is on
+    _set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        _set_flush_denormal(was_on)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -305,20 +355,27 @@ class Trainer:
         return self.beta * min(1.0, step / (self.kl_warmup * steps_per_epoch))
 
     def _loss_terms(self, xb: torch.Tensor, kl_weight: float, free_bits: float = 0.0, target=None, labels=None):
-        """The objective summed over the batch (a scalar), and the true per-example terms -log p(x|z) (B,) and KL (B,),
-        all in nats. The KL term is weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension.
-        ``target``: the clean batch that the reconstruction of the input ``xb`` is compared with (default ``xb``);
-        ``labels``: a conditional model's labels of the batch, float rows (B, n_classes)."""
+        """The batch sums of the objective, of -log p(x|z) and of the KL (three scalars, in nats). The KL term is
+        weighted by ``kl_weight``, with a floor of ``free_bits`` nats per dimension. ``target``: the clean batch that
+        the reconstruction of the input ``xb`` is compared with (default ``xb``); ``labels``: a conditional model's
+        labels of the batch, float rows (B, n_classes).
+
+        Only batch sums are needed here (the history records epoch means), so -log p(x|z) is summed over the batch
+        inside the cross-entropy's kernel (``batch_sum=True``) rather than per example and then summed; with the
+        step's backward starting from the objective alone, an MNIST epoch (784-400-20, two threads) takes about 3 %
+        less time (2.57 s against 2.64 s, median of 5 epochs each). The weights are the same bit for bit; the
+        reported sums may differ in their last bits.
+        """
         # The unchecked losses: prepare and prepare_labels checked the data once.
         if not self.vae:
-            recon = losses._reconstruction_loss(self.model, xb, target)
-            return recon.sum(), recon, torch.zeros_like(recon)
-        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels)
-        recon, kl = -log_px_z, kl_dims.sum(-1)
+            recon = losses._reconstruction_loss(self.model, xb, target, batch_sum=True)
+            return recon, recon, torch.zeros_like(recon)
+        log_px_z, kl_dims = losses._elbo_terms(self.model, xb, per_dim=True, target=target, y=labels, batch_sum=True)
+        recon, kl = -log_px_z, kl_dims.sum()
         if free_bits:
             # Free bits act on the batch mean of each dimension's KL, not per example: times B, it is a batch sum.
-            return recon.sum() + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
-        return (recon + kl_weight * kl).sum(), recon, kl
+            return recon + kl_weight * xb.shape[0] * losses.free_bits_kl(kl_dims, free_bits), recon, kl
+        return recon + kl_weight * kl, recon, kl
 
     # ---- one step, one epoch
     def _step(self, xb: torch.Tensor, kl_weight: float | None = None, target: torch.Tensor | None = None,
@@ -329,9 +386,9 @@ class Trainer:
         kl_weight = self.beta if kl_weight is None else kl_weight
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             objective, recon, kl = self._loss_terms(xb, kl_weight, self.free_bits, target, labels)
-            sums = torch.stack([objective, recon.sum(), kl.sum()]).float()
         self.optimizer.zero_grad(set_to_none=True)
-        mean = sums[0] / xb.shape[0]
+        # backward starts from the objective alone: the recon and KL sums are reported, not differentiated.
+        mean = objective.float() / xb.shape[0]
         if self.scaler is not None:
             self.scaler.scale(mean).backward()
             self.scaler.step(self.optimizer)
@@ -339,7 +396,7 @@ class Trainer:
         else:
             mean.backward()
             self.optimizer.step()
-        return sums.detach()
+        return torch.stack([objective.detach(), recon.detach(), kl.detach()]).float()
 
     def _train_epoch(self, x: torch.Tensor, gen: torch.Generator, bar, first_step: int = 1,
                      y: torch.Tensor | None = None) -> list[float]:
@@ -482,7 +539,7 @@ class Trainer:
         epoch = 0
         self.model.train()
         try:
-            with torch.random.fork_rng(devices=self._rng_devices()):
+            with torch.random.fork_rng(devices=self._rng_devices()), flush_denormals(self.device):
                 for epoch in range(epochs):
                     bar.set_description(f"epoch {done + epoch + 1}/{done + epochs}")
                     start = time.perf_counter()
