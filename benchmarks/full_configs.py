@@ -150,6 +150,8 @@ def main(argv=None) -> int:
         rate = max(before, sgemm_gflops())
         device = "cuda" if torch.cuda.is_available() else "cpu"
         t4 = seconds * rate / T4_FP32_GFLOPS if device == "cpu" else None
+        # Read again before adding the record: another run of this script may have added its own meanwhile.
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
         results[path.stem] = {
             "measured_on": str(date.today()), "machine": f"{platform.machine()} {os.cpu_count()} cores, {device}",
             "threads": torch.get_num_threads(),
