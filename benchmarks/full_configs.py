@@ -68,19 +68,39 @@ CPU_SIZED = ("01-bayes-generative", "03-kl-divergence")
 STATEMENT_ID = "full-config"
 
 
+def duration(seconds: float) -> str:
+    """A duration as the chapters state it: "45 s", "2.6 min", "73 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, without trademark signs), else "<architecture> CPU"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].replace("(R)", "").replace("(TM)", "")
+                return " ".join(name.split())
+    except OSError:
+        pass
+    return f"{platform.machine()} CPU"
+
+
 def statement(record: dict) -> str:
-    """The chapter's sentence about its full configuration, from its record in full_configs.json."""
-    minutes = record["seconds"] / 60
+    """The chapter's sentence about its full configuration, from its record in full_configs.json. The T4 figure is
+    the measured time scaled by the FLOP ratio, computed here from the record's unrounded inputs."""
     threads = record.get("threads")
     cores = "one core" if threads == 1 else f"{threads} cores" if threads else "the cores"
+    t4_seconds = record["seconds"] * record["sgemm_gflops"] / T4_FP32_GFLOPS
     return (
         f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
-        f"{minutes:.0f} min on {cores} of an {record['machine'].split()[0]} CPU, whose float32 matrix products reach "
-        f"{record['sgemm_gflops']:.0f} GFLOP/s there (measured {record['measured_on']}, torch {record['torch']}). Scaled by "
-        f"the ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least "
-        f"{record['t4_minutes_estimate']:.1f} min on a T4**: a lower estimate, since models this small keep a GPU far "
-        f"below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures a "
-        f"real GPU). The book itself runs the quick configuration."
+        f"{duration(record['seconds'])} on {cores} of an {record.get('cpu', record['machine'].split()[0] + ' CPU')}, whose "
+        f"float32 matrix products reach {record['sgemm_gflops']:.0f} GFLOP/s there (measured {record['measured_on']}, "
+        f"torch {record['torch']}). Scaled by the ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), "
+        f"that is **at least {duration(t4_seconds)} on a T4**: a lower estimate, since models this small keep a GPU "
+        f"far below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures "
+        f"a real GPU). The book itself runs the quick configuration."
     )
 
 
@@ -154,6 +174,7 @@ def main(argv=None) -> int:
         results = json.loads(args.out.read_text()) if args.out.is_file() else {}
         results[path.stem] = {
             "measured_on": str(date.today()), "machine": f"{platform.machine()} {os.cpu_count()} cores, {device}",
+            "cpu": cpu_model(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__, "seconds": round(seconds, 1), "sgemm_gflops": round(rate, 1),
             "t4_minutes_estimate": None if t4 is None else round(t4 / 60, 1),
