@@ -7,8 +7,8 @@
 Each chapter runs top to bottom with ``CONFIG = "full"`` in a fresh model cache (as in a fresh Colab runtime), so a
 chapter that reuses another's model trains it itself. Recorded per chapter, in ``benchmarks/full_configs.json``
 (merged with what is there): the wall time, the device, the float32 matrix-multiply rate measured before and after
-(a 2048^3 sgemm, best of 10), the sha256 of the chapter's parameters cell (``tests/test_full_configs.py`` checks
-that the chapter's stated T4 time was measured with the parameters the chapter has now) and the T4 estimate.
+(a 2048^3 sgemm, best of 10), the sha256 of the full configuration's parameter values (``tests/test_full_configs.py``
+checks that the chapter's stated T4 time was measured with the full configuration the chapter has now) and the T4 estimate.
 Each chapter that a GPU is meant for then states the figures in a markdown cell right after its parameters cell (cell
 id ``full-config``, written by :func:`write_statements`, whose text :func:`statement` makes from the record;
 ``tests/test_full_configs.py`` checks that the two agree).
@@ -45,9 +45,24 @@ def parameters_cell(nb) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
 
 
+def full_parameters(source: str) -> dict:
+    """The values a parameters cell gives its names (the upper-case ones) with ``CONFIG = "full"``.
+
+    The cell is plain assignments (``EPOCHS = {"quick": 5, "full": 100}[CONFIG]``), run here with CONFIG set to
+    "full"; raises SystemExit when the cell does not set ``CONFIG = "quick"``, which is what gets replaced."""
+    if 'CONFIG = "quick"' not in source:
+        raise SystemExit('the parameters cell does not set CONFIG = "quick"')
+    names: dict = {}
+    exec(source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1), {}, names)
+    return {k: v for k, v in names.items() if k.isupper()}
+
+
 def parameters_digest(path: Path) -> str:
-    """sha256 of the chapter's parameters cell source: what decides the full configuration."""
-    return hashlib.sha256(parameters_cell(nbformat.read(path, as_version=4)).source.encode()).hexdigest()
+    """sha256 of the full configuration's parameter values (names and reprs, sorted): what the measurement depends
+    on. Editing comments or the quick values leaves it unchanged; changing a full value changes it."""
+    values = full_parameters(parameters_cell(nbformat.read(path, as_version=4)).source)
+    text = json.dumps({k: repr(v) for k, v in values.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -133,8 +148,7 @@ def write_statements(results: dict, root: Path = ROOT) -> list[str]:
 def run_full(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     cell = parameters_cell(nb)
-    if 'CONFIG = "quick"' not in cell.source:
-        raise SystemExit(f"{path.name}: the parameters cell does not set CONFIG = \"quick\"")
+    full_parameters(cell.source)   # checks that the cell sets CONFIG = "quick"
     cell.source = cell.source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1)
     with tempfile.TemporaryDirectory(prefix="full-config-") as tmp:
         os.environ["VAELIB_CACHE"] = str(Path(tmp) / "model-cache")
