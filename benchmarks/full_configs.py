@@ -8,7 +8,8 @@ Each chapter runs top to bottom with ``CONFIG = "full"`` in a fresh model cache 
 chapter that reuses another's model trains it itself. Recorded per chapter, in ``benchmarks/full_configs.json``
 (merged with what is there): the wall time, the device, the float32 matrix-multiply rate measured before and after
 (a 2048^3 sgemm, best of 10), the sha256 of the full configuration's parameter values (``tests/test_full_configs.py``
-checks that the chapter's stated T4 time was measured with the full configuration the chapter has now) and the T4 estimate.
+checks that the chapter's stated T4 time was measured with the full configuration the chapter has now) and the T4
+estimate.
 Each chapter that a GPU is meant for then states the figures in a markdown cell right after its parameters cell (cell
 id ``full-config``, written by :func:`write_statements`, whose text :func:`statement` makes from the record;
 ``tests/test_full_configs.py`` checks that the two agree).
@@ -105,15 +106,20 @@ def cpu_model() -> str:
 def statement(record: dict) -> str:
     """The chapter's sentence about its full configuration, from its record in full_configs.json. The T4 figure is
     the measured time scaled by the FLOP ratio, computed here from the record's unrounded inputs."""
+    measured = f"measured {record['measured_on']}, torch {record['torch']}"
+    if record.get("gpu"):
+        return (f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion "
+                f"in {duration(record['seconds'])} on an {record['gpu']} ({measured}). The book itself runs the quick "
+                f"configuration.")
     threads = record.get("threads")
     cores = "one core" if threads == 1 else f"{threads} cores" if threads else "the cores"
     t4_seconds = record["seconds"] * record["sgemm_gflops"] / T4_FP32_GFLOPS
     return (
         f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
-        f"{duration(record['seconds'])} on {cores} of an {record.get('cpu', record['machine'].split()[0] + ' CPU')}, whose "
-        f"float32 matrix products reach {record['sgemm_gflops']:.0f} GFLOP/s there (measured {record['measured_on']}, "
-        f"torch {record['torch']}). Scaled by the ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), "
-        f"that is **at least {duration(t4_seconds)} on a T4**: a lower estimate, since models this small keep a GPU "
+        f"{duration(record['seconds'])} on {cores} of an {record.get('cpu', record['machine'].split()[0] + ' CPU')}, "
+        f"whose float32 matrix products reach {record['sgemm_gflops']:.0f} GFLOP/s there ({measured}). Scaled by the "
+        f"ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least {duration(t4_seconds)} "
+        f"on a T4**: a lower estimate, since models this small keep a GPU "
         f"far below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures "
         f"a real GPU). The book itself runs the quick configuration."
     )
@@ -189,9 +195,10 @@ def main(argv=None) -> int:
         results[path.stem] = {
             "measured_on": str(date.today()), "machine": f"{platform.machine()} {os.cpu_count()} cores, {device}",
             "cpu": cpu_model(),
+            **({"gpu": torch.cuda.get_device_name()} if device == "cuda" else {}),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__, "seconds": round(seconds, 1), "sgemm_gflops": round(rate, 1),
-            "t4_minutes_estimate": None if t4 is None else round(t4 / 60, 1),
+            "t4_seconds_estimate": None if t4 is None else round(t4, 1),
             "parameters_sha256": parameters_digest(path),
         }
         print(f"{path.name}: {seconds / 60:.1f} min here ({rate:.0f} GFLOP/s sgemm)"
