@@ -1,10 +1,13 @@
 """The CPU-sized full configurations run to completion: chapters 1 and 3 with CONFIG = "full".
 
-(The other chapters' full configurations are meant for a GPU; each chapter states their expected time on a T4.)
+The other chapters' full configurations are meant for a GPU: each states, right after its parameters cell, the time
+its full configuration took when ``benchmarks/full_configs.py`` ran it to completion, and the T4 estimate scaled from
+it; a test checks that the statement is the recorded one and was measured with the parameters the chapter has now.
 ``benchmarks/gpu_check.py --smoke`` is run here too, so that the GPU check script itself is exercised on the CPU.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,10 @@ from nbclient import NotebookClient
 from vaelib.data import data_root
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_SIZED = ["01-bayes-generative", "03-kl-divergence"]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from full_configs import CPU_SIZED, OUT, STATEMENT_ID, parameters_digest, statement  # noqa: E402
+
+GPU_SIZED = [p.stem for p in sorted((ROOT / "chapters").glob("*.ipynb")) if p.stem not in CPU_SIZED]
 
 
 def with_full_config(path: Path) -> nbformat.NotebookNode:
@@ -43,3 +49,51 @@ def test_gpu_check_script_runs_on_the_cpu_in_smoke_mode():
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "every check passed" in done.stdout
+
+
+@pytest.mark.parametrize("name", GPU_SIZED)
+def test_gpu_sized_chapter_states_its_measured_full_configuration_time(name):
+    path = ROOT / "chapters" / f"{name}.ipynb"
+    records = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    assert name in records, f"{name}: no measurement in {OUT.name}: run python benchmarks/full_configs.py {path}"
+    record = records[name]
+    assert record["parameters_sha256"] == parameters_digest(path), (
+        f"{name}: its full configuration changed since {OUT.name} measured it: run "
+        f"python benchmarks/full_configs.py {path}")
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.get("id") == STATEMENT_ID]
+    assert cells and cells[0].source == statement(record), (
+        f"{name}: the '{STATEMENT_ID}' cell does not state the recorded figures: run "
+        f"python benchmarks/full_configs.py --write-chapters")
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    assert nb.cells[params + 1] is cells[0], f"{name}: the '{STATEMENT_ID}' cell belongs right after the parameters"
+
+
+def test_durations_are_stated_in_seconds_or_minutes():
+    from full_configs import duration
+    assert [duration(s) for s in (3.2, 45, 89.6, 156, 599, 4400)] == ["3 s", "45 s", "90 s", "2.6 min", "10.0 min",
+                                                                        "73 min"]
+
+
+def test_the_parameters_digest_follows_the_full_configuration_only(tmp_path):
+    from full_configs import full_parameters
+    path = ROOT / "chapters" / "05-vae.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert full_parameters(cell.source)["CONFIG"] == "full"
+    original = parameters_digest(path)
+    assert 'EPOCHS = {"quick": 5, "full": 100}[CONFIG]' in cell.source
+    for edit, same in [('{"quick": 7, "full": 100}', True), ('{"quick": 5, "full": 101}', False)]:
+        copy = nbformat.read(path, as_version=4)
+        params = next(c for c in copy.cells if "parameters" in c.metadata.get("tags", []))
+        params.source = params.source.replace('{"quick": 5, "full": 100}', edit, 1) + "\n# a new comment"
+        nbformat.write(copy, tmp_path / "ch.ipynb")
+        assert (parameters_digest(tmp_path / "ch.ipynb") == original) is same, edit
+
+
+def test_a_measurement_on_a_gpu_is_stated_as_such():
+    record = {"machine": "x86_64 16 cores, cuda", "cpu": "AMD EPYC", "gpu": "NVIDIA H200", "threads": 16,
+              "seconds": 250.0, "sgemm_gflops": 900.0, "measured_on": "2026-12-03", "torch": "2.14.1",
+              "t4_seconds_estimate": None}
+    text = statement(record)
+    assert "ran to completion in 4.2 min on an NVIDIA H200" in text and "T4" not in text
