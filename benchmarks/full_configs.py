@@ -8,8 +8,8 @@ Each chapter runs top to bottom with ``CONFIG = "full"`` in a fresh model cache 
 chapter that reuses another's model trains it itself. Recorded per chapter, in ``benchmarks/full_configs.json``
 (merged with what is there): the wall time, the device, the float32 matrix-multiply rate measured before and after
 (a 2048^3 sgemm, best of 10), the sha256 of the full configuration's parameter values (``tests/test_full_configs.py``
-checks that the chapter's stated T4 time was measured with the full configuration the chapter has now) and the T4
-estimate.
+checks that the chapter's stated T4 time was measured with the full configuration the chapter has now). The T4
+estimate is computed from the record where it is stated (:func:`t4_seconds`).
 Each chapter that a GPU is meant for then states the figures in a markdown cell right after its parameters cell (cell
 id ``full-config``, written by :func:`write_statements`, whose text :func:`statement` makes from the record;
 ``tests/test_full_configs.py`` checks that the two agree).
@@ -38,6 +38,11 @@ import torch
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
+
+from bench_fit import matmul_peak  # noqa: E402  (the 2048^3 sgemm rate, best of 10, as make bench measures it)
+from tools.strip_notebooks import dumps  # noqa: E402
+
 OUT = Path(__file__).with_name("full_configs.json")
 T4_FP32_GFLOPS = 8141.0   # NVIDIA Tesla T4: 8.1 TFLOP/s single precision (datasheet)
 
@@ -46,15 +51,28 @@ def parameters_cell(nb) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
 
 
+def full_source(source: str) -> str:
+    """A parameters cell's source with ``CONFIG = "full"`` in place of ``CONFIG = "quick"`` (SystemExit without it)."""
+    if 'CONFIG = "quick"' not in source:
+        raise SystemExit('the parameters cell does not set CONFIG = "quick"')
+    return source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1)
+
+
+def with_full_config(path: Path) -> nbformat.NotebookNode:
+    """The chapter at ``path``, its parameters cell switched to the full configuration."""
+    nb = nbformat.read(path, as_version=4)
+    cell = parameters_cell(nb)
+    cell.source = full_source(cell.source)
+    return nb
+
+
 def full_parameters(source: str) -> dict:
     """The values a parameters cell gives its names (the upper-case ones) with ``CONFIG = "full"``.
 
     The cell is plain assignments (``EPOCHS = {"quick": 5, "full": 100}[CONFIG]``), run here with CONFIG set to
-    "full"; raises SystemExit when the cell does not set ``CONFIG = "quick"``, which is what gets replaced."""
-    if 'CONFIG = "quick"' not in source:
-        raise SystemExit('the parameters cell does not set CONFIG = "quick"')
+    "full"."""
     names: dict = {}
-    exec(source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1), {}, names)
+    exec(full_source(source), {}, names)
     return {k: v for k, v in names.items() if k.isupper()}
 
 
@@ -66,17 +84,14 @@ def parameters_digest(path: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
+def t4_seconds(seconds: float, sgemm_gflops: float) -> float:
+    """The T4 estimate: seconds measured here, scaled by this machine's sgemm rate over the T4's float32 peak."""
+    return seconds * sgemm_gflops / T4_FP32_GFLOPS
 
 
-def _timed(f) -> float:
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
+def read_records(out: Path = OUT) -> dict:
+    """The records in ``out`` (full_configs.json), {} when there is none yet."""
+    return json.loads(out.read_text()) if out.is_file() else {}
 
 
 #: The chapters whose full configuration is CPU-sized: they run it in the test suite and state no T4 time.
@@ -104,8 +119,8 @@ def cpu_model() -> str:
 
 
 def statement(record: dict) -> str:
-    """The chapter's sentence about its full configuration, from its record in full_configs.json. The T4 figure is
-    the measured time scaled by the FLOP ratio, computed here from the record's unrounded inputs."""
+    """The chapter's sentence about its full configuration, from its record in full_configs.json (the T4 figure by
+    :func:`t4_seconds`)."""
     measured = f"measured {record['measured_on']}, torch {record['torch']}"
     if record.get("gpu"):
         return (f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion "
@@ -113,12 +128,12 @@ def statement(record: dict) -> str:
                 f"configuration.")
     threads = record.get("threads")
     cores = "one core" if threads == 1 else f"{threads} cores" if threads else "the cores"
-    t4_seconds = record["seconds"] * record["sgemm_gflops"] / T4_FP32_GFLOPS
+    t4 = t4_seconds(record["seconds"], record["sgemm_gflops"])
     return (
         f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
         f"{duration(record['seconds'])} on {cores} of an {record.get('cpu', record['machine'].split()[0] + ' CPU')}, "
         f"whose float32 matrix products reach {record['sgemm_gflops']:.0f} GFLOP/s there ({measured}). Scaled by the "
-        f"ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least {duration(t4_seconds)} "
+        f"ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least {duration(t4)} "
         f"on a T4**: a lower estimate, since models this small keep a GPU "
         f"far below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures "
         f"a real GPU). The book itself runs the quick configuration."
@@ -128,9 +143,6 @@ def statement(record: dict) -> str:
 def write_statements(results: dict, root: Path = ROOT) -> list[str]:
     """Put :func:`statement` of each recorded GPU-sized chapter into its ``full-config`` cell (created right after the
     parameters cell when missing). Returns the names of the chapters whose notebook changed."""
-    sys.path.insert(0, str(ROOT))
-    from tools.strip_notebooks import dumps
-
     changed = []
     for path in sorted((root / "chapters").glob("*.ipynb")):
         if path.stem in CPU_SIZED or path.stem not in results:
@@ -152,10 +164,7 @@ def write_statements(results: dict, root: Path = ROOT) -> list[str]:
 
 
 def run_full(path: Path) -> float:
-    nb = nbformat.read(path, as_version=4)
-    cell = parameters_cell(nb)
-    full_parameters(cell.source)   # checks that the cell sets CONFIG = "quick"
-    cell.source = cell.source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1)
+    nb = with_full_config(path)
     with tempfile.TemporaryDirectory(prefix="full-config-") as tmp:
         os.environ["VAELIB_CACHE"] = str(Path(tmp) / "model-cache")
         client = NotebookClient(nb, timeout=6 * 3600, kernel_name="python3", resources={"metadata": {"path": tmp}})
@@ -175,34 +184,31 @@ def main(argv=None) -> int:
                         help="run nothing: write the recorded figures into the chapters' full-config cells")
     args = parser.parse_args(argv)
     chapters = [p.resolve() for p in args.chapters] or sorted((ROOT / "chapters").glob("*.ipynb"))
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     if args.write_chapters:
-        print("updated:", ", ".join(write_statements(results)) or "nothing")
+        print("updated:", ", ".join(write_statements(read_records(args.out))) or "nothing")
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):   # the kernels inherit them
             os.environ[var] = str(args.threads)
     for path in chapters:
-        before = sgemm_gflops()
+        before = matmul_peak()
         print(f"{path.name}: running the full configuration ...", flush=True)
         seconds = run_full(path)
-        rate = max(before, sgemm_gflops())
+        rate = max(before, matmul_peak())
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        t4 = seconds * rate / T4_FP32_GFLOPS if device == "cpu" else None
-        # Read again before adding the record: another run of this script may have added its own meanwhile.
-        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        # Read just before adding the record: another run of this script may have added its own meanwhile.
+        results = read_records(args.out)
         results[path.stem] = {
             "measured_on": str(date.today()), "machine": f"{platform.machine()} {os.cpu_count()} cores, {device}",
             "cpu": cpu_model(),
             **({"gpu": torch.cuda.get_device_name()} if device == "cuda" else {}),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__, "seconds": round(seconds, 1), "sgemm_gflops": round(rate, 1),
-            "t4_seconds_estimate": None if t4 is None else round(t4, 1),
             "parameters_sha256": parameters_digest(path),
         }
         print(f"{path.name}: {seconds / 60:.1f} min here ({rate:.0f} GFLOP/s sgemm)"
-              + (f"; T4 estimate {t4 / 60:.1f} min" if t4 is not None else ""), flush=True)
+              + (f"; T4 estimate {duration(t4_seconds(seconds, rate))}" if device == "cpu" else ""), flush=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print("updated:", ", ".join(write_statements(results)) or "nothing")
     return 0

@@ -7,7 +7,6 @@ it; a test checks that the statement is the recorded one and was measured with t
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,17 +19,11 @@ from vaelib.data import data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from full_configs import CPU_SIZED, OUT, STATEMENT_ID, parameters_digest, statement  # noqa: E402
+from full_configs import (  # noqa: E402
+    CPU_SIZED, OUT, STATEMENT_ID, parameters_digest, read_records, statement, with_full_config,
+)
 
 GPU_SIZED = [p.stem for p in sorted((ROOT / "chapters").glob("*.ipynb")) if p.stem not in CPU_SIZED]
-
-
-def with_full_config(path: Path) -> nbformat.NotebookNode:
-    nb = nbformat.read(path, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assert 'CONFIG = "quick"' in cell.source
-    cell.source = cell.source.replace('CONFIG = "quick"', 'CONFIG = "full"', 1)
-    return nb
 
 
 @pytest.mark.skipif(not (data_root() / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {data_root()} (set VAELIB_DATA)")
@@ -54,7 +47,7 @@ def test_gpu_check_script_runs_on_the_cpu_in_smoke_mode():
 @pytest.mark.parametrize("name", GPU_SIZED)
 def test_gpu_sized_chapter_states_its_measured_full_configuration_time(name):
     path = ROOT / "chapters" / f"{name}.ipynb"
-    records = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    records = read_records()
     assert name in records, f"{name}: no measurement in {OUT.name}: run python benchmarks/full_configs.py {path}"
     record = records[name]
     assert record["parameters_sha256"] == parameters_digest(path), (
