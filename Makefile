@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: need-npm need-browser venv book assets students slides pdf test-slides test-browser test-colab strip test test-unit bench clean
+.PHONY: need-npm need-browser venv book assets students slides pdf test-slides test-browser test-colab test-instructor strip test test-unit bench clean
 
 # The virtual environment, rebuilt when requirements.txt or pyproject.toml change.
 venv: $(STAMP)
@@ -80,8 +80,14 @@ test-unit: venv
 test-colab: venv
 	$(BIN)/python tests/colab/replay.py
 
-# The whole suite: unit tests, the browser tests against the built book, then the Colab replay.
-test: need-npm need-browser test-unit test-browser test-slides test-colab
+# An instructor's edits replayed: every chapter run after switching DATASET to Fashion-MNIST, and again with every
+# quick epoch count set to 1 (tests/instructor/edits.py). Needs the offline data in $$VAELIB_DATA (see the README).
+test-instructor: venv
+	$(BIN)/python tests/instructor/edits.py
+
+# The whole suite: unit tests, the browser tests against the built book, the slides and PDF, then the replays of a
+# student's Colab session and of an instructor's edits.
+test: need-npm need-browser test-unit test-browser test-slides test-colab test-instructor
 
 bench: venv
 	$(BIN)/python benchmarks/bench_fit.py

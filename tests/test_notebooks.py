@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -106,6 +107,32 @@ def test_parameters_cell(path):
     assert assigned.get("CONFIG") == "quick", f"{path.name}: the parameters cell must set CONFIG = \"quick\""
     if "DATASET" in assigned:
         assert assigned["DATASET"] in {"mnist", "fashion-mnist", "digits"}, f"{path.name}: DATASET={assigned['DATASET']!r}"
+
+
+def _load_edits():
+    spec = importlib.util.spec_from_file_location("instructor_edits", ROOT / "tests" / "instructor" / "edits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_instructor_edits_reach_every_setting_they_name(path):
+    """``make test-instructor`` edits the parameters cell by pattern: the Fashion-MNIST switch must reach every chapter
+    that reads MNIST, and the one-epoch edit every quick epoch count, or the replay would test less than it says."""
+    edits = _load_edits()
+    for name, expected in [("fashion-mnist", lambda v: {"DATASET": "fashion-mnist"} if v.get("DATASET") == "mnist"
+                            else {}),
+                           ("one-epoch", lambda v: {k: 1 for k in v if k.endswith("EPOCHS")})]:
+        nb = load(path)
+        before = {}
+        exec(edits.parameters_cell(nb).source, {}, before)
+        changed = edits.edited(nb, edits.SCENARIOS[name])
+        after = {}
+        exec(edits.parameters_cell(nb).source, {}, after)
+        want = {**before, **expected(before)}
+        assert after == want, f"{path.name}, scenario {name}: parameters {after} after the edit, expected {want}"
+        assert changed == (want != before), f"{path.name}, scenario {name}: edited() says changed={changed}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)

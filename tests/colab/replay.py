@@ -27,10 +27,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.execute import CellFailure, execute  # noqa: E402
 PREINSTALLED = Path(__file__).with_name("preinstalled.txt")
 ENV = ROOT / ".venv-colab"
 KERNEL_NAME = "colab-like"
@@ -120,34 +122,19 @@ def install_vaelib(env: Path, base: dict[str, str], source: Path = ROOT) -> dict
 def run_notebook(path: Path, env: Path = ENV, timeout: int = 1800) -> float:
     """Execute ``path`` cell by cell in a Colab-like kernel; returns seconds. ReplayFailure on the first error.
 
-    ``timeout`` (seconds per cell) only catches a hung cell: Colab has none. 1800 s because on a busy 2-core machine
-    one training cell of chapter 5 or 7 has taken several minutes (chapter 5 whole: 573 s beside other work).
+    ``timeout`` (seconds per cell) only catches a hung cell: Colab has none.
     """
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     nb = nbformat.read(path, as_version=4)
-    name = path.name
     with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
         os.environ["VAELIB_CACHE"] = str(Path(content) / "model-cache")  # a fresh machine: nothing cached
         os.environ["JUPYTER_PATH"] = str(env / "share" / "jupyter")  # where the Colab-like kernel is declared
-        client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=False,
-                                resources={"metadata": {"path": content}}, store_widget_state=True)
-        start = time.perf_counter()
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                try:
-                    client.execute_cell(cell, index)
-                except (CellExecutionError, CellTimeoutError) as err:
-                    first = next((line for line in cell.source.splitlines() if line.strip()), "")
-                    reason = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))
-                    raise ReplayFailure(f"{name}, cell {index} (starts `{first[:80]}`): {reason.strip()[:2000]}") from None
-            client.set_widgets_metadata()
-        seconds = time.perf_counter() - start
-    check_widgets(nb, name)
+        try:
+            seconds = execute(nb, path.name, KERNEL_NAME, content, timeout)
+        except CellFailure as err:
+            raise ReplayFailure(str(err)) from None
+    check_widgets(nb, path.name)
     return seconds
 
 
