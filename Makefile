@@ -80,8 +80,9 @@ test-unit: venv
 test-colab: venv
 	$(BIN)/python tests/colab/replay.py
 
-# An instructor's edits replayed: every chapter run after switching DATASET to Fashion-MNIST, and again with every
-# quick epoch count set to 1 (tests/instructor/edits.py). Needs the offline data in $$VAELIB_DATA (see the README).
+# An instructor's edits replayed (tests/instructor/edits.py): every chapter run after switching DATASET to
+# Fashion-MNIST, again with every quick epoch count set to 1, and as the students' edition has it (solutions removed).
+# Needs the offline data in $$VAELIB_DATA (see the README).
 test-instructor: venv
 	$(BIN)/python tests/instructor/edits.py
 

@@ -127,7 +127,7 @@ def test_instructor_edits_reach_every_setting_they_name(path):
         nb = load(path)
         before = {}
         exec(edits.parameters_cell(nb).source, {}, before)
-        changed = edits.edited(nb, edits.SCENARIOS[name])
+        changed = edits.apply(name, nb)
         after = {}
         exec(edits.parameters_cell(nb).source, {}, after)
         want = {**before, **expected(before)}

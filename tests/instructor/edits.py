@@ -3,17 +3,21 @@
     python tests/instructor/edits.py                      # every scenario (what `make test-instructor` runs)
     python tests/instructor/edits.py --scenario one-epoch chapters/05-vae.ipynb
 
-A scenario is a set of edits to the parameters cell of each chapter (regular expressions, applied to its source):
+The scenarios, each a change to every chapter it applies to:
 
-- ``fashion-mnist``: ``DATASET = "mnist"`` becomes ``DATASET = "fashion-mnist"`` ("Switching the dataset");
-- ``one-epoch``: every quick epoch count (``EPOCHS``, ``BETA_EPOCHS``, ...) becomes 1, the shortest run an
-  instructor can choose for a demonstration.
+- ``fashion-mnist``: in the parameters cell, ``DATASET = "mnist"`` becomes ``DATASET = "fashion-mnist"``
+  (the instructors' page, "Switching the dataset");
+- ``one-epoch``: in the parameters cell, every quick epoch count (``EPOCHS``, ``BETA_EPOCHS``, ...) becomes 1, the
+  shortest run an instructor can choose for a demonstration;
+- ``students``: every solution removed, as ``make students`` removes them from the notebooks the students' edition
+  opens in Colab (``book/students.py``): no later cell may need what a solution computed.
 
-A chapter whose parameters cell a scenario does not change is not run for it; a scenario that changes no chapter is
-an error (its edits no longer match the chapters). Chapters run in the book's environment (the ``python3`` kernel),
-in chapter order, sharing one fresh model cache per scenario as a book build does. A chapter passes when every
-cell runs and every value its text quotes (``{glue:text}`name```) was computed; the first failure stops the replay
-with its scenario, chapter, cell and error. The data come from ``$VAELIB_DATA`` (see the README).
+A chapter a scenario does not change is not run for it; a scenario that changes no chapter is an error (its edits
+no longer match the chapters). Chapters run in the book's environment (the ``python3`` kernel), in chapter order.
+The two parameter scenarios share one fresh model cache each, as a book build does; ``students`` trains nothing new
+and uses ``$VAELIB_CACHE``, the models of the book build (the Colab replay covers training from scratch). A chapter
+passes when every cell runs and every value its text quotes (``{glue:text}`name```) was computed; the first failure
+stops the replay with its scenario, chapter, cell and error. The data come from ``$VAELIB_DATA`` (see the README).
 """
 from __future__ import annotations
 
@@ -25,14 +29,16 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "book")]
 
+from students import strip_solutions  # noqa: E402  (book/students.py)
 from tools.execute import CellFailure, execute  # noqa: E402
 
-SCENARIOS = {
+PARAMETER_EDITS = {  # scenario: (pattern, replacement) pairs for the parameters cell
     "fashion-mnist": [(r'^DATASET = "mnist"', 'DATASET = "fashion-mnist"')],
     "one-epoch": [(r'^(\w*EPOCHS = \{"quick": )\d+', r"\g<1>1")],
 }
+SCENARIOS = [*PARAMETER_EDITS, "students"]
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([\w-]+)")
 
 
@@ -55,6 +61,13 @@ def edited(nb, edits: list[tuple[str, str]]) -> bool:
     return changed
 
 
+def apply(name: str, nb) -> bool:
+    """Apply the scenario ``name`` to ``nb`` in place; True when it changed the notebook."""
+    if name == "students":
+        return strip_solutions(nb) > 0
+    return edited(nb, PARAMETER_EDITS[name])
+
+
 def glued(nb) -> set[str]:
     """Names of the values the executed notebook glued (myst-nb's ``scrapbook`` output metadata)."""
     return {out.get("metadata", {}).get("scrapbook", {}).get("name")
@@ -68,29 +81,44 @@ def quoted(nb) -> set[str]:
 
 def run_scenario(name: str, chapters: list[Path]) -> list[str]:
     """Run every chapter the scenario changes; returns one line per chapter run. EditFailure on the first failure."""
+    book_cache = os.environ.get("VAELIB_CACHE")
+    with tempfile.TemporaryDirectory(prefix=f"instructor-{name}-") as tmp:
+        if name in PARAMETER_EDITS:  # the kernels inherit it: a fresh model cache for this scenario
+            os.environ["VAELIB_CACHE"] = str(Path(tmp) / "model-cache")
+        try:
+            lines = [run_chapter(name, nb, path.name, Path(tmp) / path.stem) for path, nb in changed(name, chapters)]
+        finally:
+            os.environ.pop("VAELIB_CACHE", None)
+            if book_cache is not None:
+                os.environ["VAELIB_CACHE"] = book_cache
+    if not lines:
+        raise EditFailure(f"{name}: the scenario changes no chapter")
+    return lines
+
+
+def changed(name: str, chapters: list[Path]):
+    """(path, notebook) for each chapter the scenario changes, the change applied, in order (read lazily)."""
     import nbformat
 
-    lines = []
-    with tempfile.TemporaryDirectory(prefix=f"instructor-{name}-") as tmp:
-        os.environ["VAELIB_CACHE"] = str(Path(tmp) / "model-cache")
-        for path in chapters:
-            nb = nbformat.read(path, as_version=4)
-            if not edited(nb, SCENARIOS[name]):
-                continue
-            workdir = Path(tmp) / path.stem
-            workdir.mkdir()
-            try:
-                seconds = execute(nb, path.name, "python3", str(workdir))
-            except CellFailure as err:
-                raise EditFailure(f"{name}: {err}") from None
-            missing = sorted(quoted(nb) - glued(nb))
-            if missing:
-                raise EditFailure(f"{name}: {path.name} quotes values it did not compute: {', '.join(missing)}")
-            lines.append(f"instructor edits: {name}: {path.name} ran top to bottom in {seconds:.0f} s")
-            print(lines[-1], flush=True)
-    if not lines:
-        raise EditFailure(f"{name}: the scenario's edits change no chapter's parameters cell: {SCENARIOS[name]}")
-    return lines
+    for path in chapters:
+        nb = nbformat.read(path, as_version=4)
+        if apply(name, nb):
+            yield path, nb
+
+
+def run_chapter(name: str, nb, filename: str, workdir: Path) -> str:
+    """Execute one changed chapter in ``workdir`` and check that it computed every value it quotes."""
+    workdir.mkdir()
+    try:
+        seconds = execute(nb, filename, "python3", str(workdir))
+    except CellFailure as err:
+        raise EditFailure(f"{name}: {err}") from None
+    missing = sorted(quoted(nb) - glued(nb))
+    if missing:
+        raise EditFailure(f"{name}: {filename} quotes values it did not compute: {', '.join(missing)}")
+    line = f"instructor edits: {name}: {filename} ran top to bottom in {seconds:.0f} s"
+    print(line, flush=True)
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
