@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -99,8 +100,12 @@ CPU_SIZED = ("01-bayes-generative", "03-kl-divergence")
 STATEMENT_ID = "full-config"
 
 
-def duration(seconds: float) -> str:
-    """A duration as the chapters state it: "45 s", "2.6 min", "73 min"."""
+def duration(seconds: float, round_down: bool = False) -> str:
+    """A duration as the chapters state it: "45 s", "2.6 min", "73 min"; ``round_down`` truncates at the precision
+    shown, so that a lower bound stays one (2.9 s is "at least 2 s", not 3)."""
+    if round_down:
+        step = 1 if seconds < 90 else 6 if seconds < 600 else 60
+        seconds = math.floor(seconds / step) * step
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
@@ -133,7 +138,7 @@ def statement(record: dict) -> str:
         f"**How long the full configuration takes.** With `CONFIG = \"full\"` this chapter ran to completion in "
         f"{duration(record['seconds'])} on {cores} of an {record.get('cpu', record['machine'].split()[0] + ' CPU')}, "
         f"whose float32 matrix products reach {record['sgemm_gflops']:.0f} GFLOP/s there ({measured}). Scaled by the "
-        f"ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least {duration(t4)} "
+        f"ratio of that rate to a Colab T4's float32 peak (8,141 GFLOP/s), that is **at least {duration(t4, round_down=True)} "
         f"on a T4**: a lower estimate, since models this small keep a GPU "
         f"far below its peak (`benchmarks/full_configs.py` explains the estimate, `benchmarks/gpu_check.py` measures "
         f"a real GPU). The book itself runs the quick configuration."
