@@ -52,3 +52,13 @@ def test_no_cpu_notice_outside_colab_or_on_a_gpu(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     notebook.cpu_notice(torch.device("cuda"))
     assert capsys.readouterr().out == ""
+
+
+def test_counted_puts_the_noun_in_the_right_number():
+    from vaelib.notebook import counted
+
+    assert counted(1, "epoch") == "1 epoch"
+    assert counted(0, "epoch") == "0 epochs"
+    assert counted(3000, "epoch") == "3,000 epochs"
+    assert counted(1, "pass", "passes") == "1 pass"
+    assert counted(2, "pass", "passes") == "2 passes"

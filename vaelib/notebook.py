@@ -28,6 +28,12 @@ class Text:
         return self.s
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with its noun in the right number, for computed sentences: ``counted(1, "epoch")`` is "1 epoch",
+    ``counted(3000, "epoch")`` "3,000 epochs", ``counted(2, "pass", "passes")`` "2 passes"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def glue(name: str, value, display: bool = False) -> None:
     """Keep ``value`` under ``name`` for the chapter's text; numpy and torch scalars become Python numbers.
 

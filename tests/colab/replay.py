@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tools.execute import CellFailure, execute  # noqa: E402
+
 PREINSTALLED = Path(__file__).with_name("preinstalled.txt")
 ENV = ROOT / ".venv-colab"
 KERNEL_NAME = "colab-like"
